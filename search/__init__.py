@@ -1,0 +1,1 @@
+"""Architecture search: search space, model builder, tasks, training, evolutionary driver."""

@@ -1,0 +1,45 @@
+"""Crossbar simulator for analog in-memory inference (PCM, RRAM, ideal devices).
+
+Typical use::
+
+    hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
+    analog = to_analog(model, hw)
+    result = evaluate(analog, (x_test, y_test), hw, n_samples=25)
+"""
+
+from simulator.config import PRESETS, HardwareConfig, HWATraining
+from simulator.convert import (
+    analog_layers,
+    calibrate_input_ranges,
+    drift,
+    hardware_of,
+    program,
+    to_analog,
+)
+from simulator.cost import CostReport, LayerCost, cost
+from simulator.device import default_device
+from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate
+from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
+
+__all__ = [
+    "DEFAULT_TIMES",
+    "PRESETS",
+    "AnalogConv2d",
+    "AnalogLayer",
+    "AnalogLinear",
+    "CostReport",
+    "EvaluationResult",
+    "HWATraining",
+    "HardwareConfig",
+    "LayerCost",
+    "analog_layers",
+    "calibrate_input_ranges",
+    "cost",
+    "default_device",
+    "drift",
+    "evaluate",
+    "exact_weights",
+    "hardware_of",
+    "program",
+    "to_analog",
+]

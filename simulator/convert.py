@@ -1,0 +1,122 @@
+"""Model-level operations: convert to analog, calibrate, program, drift."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from simulator.config import HardwareConfig, HWATraining
+from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear
+
+_CONVERTERS = {nn.Linear: AnalogLinear, nn.Conv2d: AnalogConv2d}
+
+
+def to_analog(model: nn.Module, hw: HardwareConfig, hwa: HWATraining | None = None) -> nn.Module:
+    """A copy of ``model`` whose ``Linear`` and ``Conv2d`` modules run on crossbar tiles.
+
+    ``hwa`` adds hardware-aware training noise to the analog layers in train mode.
+    Other modules are copied untouched; train/eval mode is kept.
+    """
+    if isinstance(model, AnalogLayer):
+        raise ValueError("model: already analog")
+    converted = copy.deepcopy(model)
+    if type(converted) in _CONVERTERS:
+        return _convert(converted, hw, hwa)
+    for parent in converted.modules():
+        for name, child in parent.named_children():
+            if type(child) in _CONVERTERS:
+                setattr(parent, name, _convert(child, hw, hwa))
+    return converted
+
+
+def _convert(module: nn.Module, hw: HardwareConfig, hwa: HWATraining | None) -> AnalogLayer:
+    analog = _CONVERTERS[type(module)].from_digital(module, hw, hwa)
+    return analog.train(module.training)
+
+
+def analog_layers(model: nn.Module) -> Iterator[AnalogLayer]:
+    """The analog layers of a model, in module order."""
+    return (m for m in model.modules() if isinstance(m, AnalogLayer))
+
+
+def hardware_of(model: nn.Module) -> HardwareConfig | None:
+    """The hardware configuration a converted model runs on (None for a digital model)."""
+    configs = {layer.hw for layer in analog_layers(model)}
+    if len(configs) > 1:
+        raise ValueError("model: its analog layers use different hardware configurations")
+    return next(iter(configs), None)
+
+
+def _generator(model: nn.Module, seed: int | None) -> torch.Generator:
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+def _require_layers(model: nn.Module, what: str) -> list[AnalogLayer]:
+    layers = list(analog_layers(model))
+    if not layers:
+        raise ValueError(f"{what}: the model has no analog layers; convert it with to_analog")
+    return layers
+
+
+def program(model: nn.Module, seed: int | None = None, n_samples: int = 1) -> nn.Module:
+    """Program the weights onto the tiles: programming noise and drift exponents, drawn once.
+
+    ``n_samples`` independent instances are programmed at once (Monte Carlo); a forward pass then
+    takes ``n_samples`` equal groups of examples, one per instance. Returns the model.
+    """
+    if n_samples < 1:
+        raise ValueError("n_samples: must be at least 1")
+    generator = _generator(model, seed)
+    for layer in _require_layers(model, "program"):
+        layer.program(n_samples, generator)
+    return model
+
+
+def drift(model: nn.Module, t_seconds: float, seed: int | None = None) -> nn.Module:
+    """Set the conductances to their state ``t_seconds`` after programming (fresh read noise).
+
+    ``t_seconds=0`` is just after programming. With drift compensation on, each tile's outputs are
+    rescaled by its identity readout at programming over the readout now. Returns the model.
+    """
+    if t_seconds < 0:
+        raise ValueError("t_seconds: must be >= 0")
+    generator = _generator(model, seed)
+    for layer in _require_layers(model, "drift"):
+        layer.read(float(t_seconds), generator)
+    return model
+
+
+@torch.no_grad()
+def calibrate_input_ranges(model: nn.Module, inputs: Iterable[Tensor]) -> nn.Module:
+    """Set each tile's DAC range to the largest |input| it sees over ``inputs`` (batches).
+
+    The inputs flow through the exact float weights (as in the digital model); the model's mode is
+    restored afterwards.
+    """
+    layers = _require_layers(model, "calibrate_input_ranges")
+    was_training = model.training
+    model.eval()
+    for layer in layers:
+        layer.input_range.fill_(float("nan"))
+        layer.calibrating = True
+    try:
+        for x in inputs:
+            model(x)
+    finally:
+        for layer in layers:
+            layer.calibrating = False
+            layer._check_calibrated()
+        model.train(was_training)
+    for layer in layers:
+        if not layer.calibrated:
+            raise ValueError("inputs: no calibration data reached every analog layer")
+    return model

@@ -1,0 +1,119 @@
+"""Monte Carlo evaluation of accuracy over drift time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from simulator.config import HardwareConfig
+from simulator.convert import (
+    analog_layers,
+    calibrate_input_ranges,
+    drift,
+    hardware_of,
+    program,
+    to_analog,
+)
+
+ONE_SECOND, ONE_HOUR, ONE_DAY, ONE_MONTH, ONE_YEAR = 1.0, 3600.0, 86400.0, 2592000.0, 31536000.0
+DEFAULT_TIMES = (ONE_SECOND, ONE_HOUR, ONE_DAY, ONE_MONTH, ONE_YEAR)
+
+Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Accuracy per drift time: ``accuracies[i][s]`` is instance ``s`` at ``times[i]``."""
+
+    times: tuple[float, ...]
+    accuracies: tuple[tuple[float, ...], ...]
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(float(torch.tensor(a).mean()) for a in self.accuracies)
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(float(torch.tensor(a).std(unbiased=False)) for a in self.accuracies)
+
+    def at(self, t: float) -> tuple[float, float]:
+        """(mean, std) of the accuracy at drift time ``t`` (one of ``times``)."""
+        i = self.times.index(t)
+        return self.mean[i], self.std[i]
+
+    def to_dict(self) -> dict:
+        return {
+            "times": list(self.times),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "accuracies": [list(a) for a in self.accuracies],
+        }
+
+
+def _batches(data: Data, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
+        x, y = data
+        if len(x) != len(y):
+            raise ValueError(f"data: {len(x)} inputs but {len(y)} labels")
+        for start in range(0, len(x), batch_size):
+            yield x[start : start + batch_size], y[start : start + batch_size]
+    else:
+        yield from data
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Data,
+    hw: HardwareConfig,
+    times: Iterable[float] = DEFAULT_TIMES,
+    n_samples: int = 25,
+    seed: int | None = 0,
+    calibration_data: Iterable[Tensor] | None = None,
+    batch_size: int | None = None,
+) -> EvaluationResult:
+    """Classification accuracy (mean, std over ``n_samples`` programmed chips) at each drift time.
+
+    ``model`` is digital (converted with ``hw``) or already analog on ``hw``; it is not modified.
+    ``data`` is ``(x, y)`` tensors or an iterable of such batches. Input ranges that are neither
+    configured nor calibrated are calibrated on ``calibration_data`` (inputs), else on ``data``.
+    All ``n_samples`` instances are programmed at once and evaluated in the same batched passes.
+    """
+    times = tuple(float(t) for t in times)
+    if not times or min(times) < 0:
+        raise ValueError("times: give at least one time, all >= 0")
+    if n_samples < 1:
+        raise ValueError("n_samples: must be at least 1")
+    batch_size = batch_size or max(1, 2048 // n_samples)
+    existing = hardware_of(model)
+    if existing is None:
+        analog = to_analog(model, hw)
+    elif existing != hw:
+        raise ValueError("hw: the model was converted for another hardware configuration")
+    else:
+        analog = copy.deepcopy(model)
+    analog.eval()
+    device = next(analog.parameters()).device
+    if hw.input_range is None and not all(layer.calibrated for layer in analog_layers(analog)):
+        inputs = calibration_data or (x for x, _ in _batches(data, batch_size))
+        calibrate_input_ranges(analog, (x.to(device) for x in inputs))
+    program(analog, seed, n_samples)
+    accuracies = []
+    for i, t in enumerate(times):
+        drift(analog, t, None if seed is None else seed + 1 + i)
+        correct = torch.zeros(n_samples, device=device)
+        total = 0
+        for x, y in _batches(data, batch_size):
+            x, y = x.to(device), y.to(device)
+            logits = analog(x.repeat(n_samples, *([1] * (x.dim() - 1))))
+            predictions = logits.view(n_samples, len(x), -1).argmax(-1)
+            correct += (predictions == y).sum(1)
+            total += len(y)
+        if total == 0:
+            raise ValueError("data: no examples to evaluate")
+        accuracies.append(tuple((correct / total).tolist()))
+    return EvaluationResult(times, tuple(accuracies))

@@ -1,0 +1,1 @@
+"""Surrogate models predicting accuracy under analog noise and drift from architecture features."""
