@@ -279,10 +279,12 @@ class AnalogConv2d(AnalogLayer):
             [a + i if a + i < b else channels for i in range(width)]
             for a, b in zip(first, last, strict=True)
         ]
-        self.register_buffer("tile_channels", torch.tensor(slices), persistent=False)
-        positions = torch.arange(grid.block_rows) + torch.tensor(starts)[:, None]
-        positions = positions - torch.tensor(first)[:, None] * kernel
-        real = torch.arange(grid.padded_rows).view(grid.n_row_tiles, -1) < grid.rows
+        device = weight.device
+        self.register_buffer("tile_channels", torch.tensor(slices, device=device), persistent=False)
+        positions = torch.arange(grid.block_rows, device=device)
+        positions = positions + torch.tensor(starts, device=device)[:, None]
+        positions = positions - torch.tensor(first, device=device)[:, None] * kernel
+        real = torch.arange(grid.padded_rows, device=device).view(grid.n_row_tiles, -1) < grid.rows
         dump = width * kernel  # padded rows land on a row that is dropped
         self.register_buffer("tile_positions", torch.where(real, positions, dump), persistent=False)
 

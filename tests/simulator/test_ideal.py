@@ -71,3 +71,21 @@ def test_whole_network_with_other_modules_untouched():
     assert isinstance(analog[1], nn.BatchNorm2d) and isinstance(analog[7], AnalogLinear)
     assert len(list(analog_layers(analog))) == 3
     assert isinstance(model[0], nn.Conv2d)  # the original is not modified
+
+
+def test_column_scaling_maps_each_column_to_the_full_range():
+    torch.manual_seed(4)
+    model = nn.Linear(16, 4, bias=False)
+    with torch.no_grad():
+        model.weight[0] *= 100  # one column (output) with much larger weights
+    x = torch.randn(3, 16)
+    for column_scaling in (False, True):
+        hw = HardwareConfig.preset("ideal", column_scaling=column_scaling)
+        analog = _check(model, x, hw)
+        layer = next(analog_layers(analog))
+        program(analog, seed=0)
+        per_column_max = layer.g_target.amax(dim=(0, 1, 2))  # [cols]
+        if column_scaling:
+            torch.testing.assert_close(per_column_max, torch.full((4,), hw.g_max))
+        else:
+            assert per_column_max[1:].max() < 0.1 * hw.g_max
