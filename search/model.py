@@ -1,0 +1,113 @@
+"""Build a ResNet-like ``nn.Module`` from an :class:`~search.space.ArchConfig`.
+
+Block types (the kernels a branch's convolutions use; all keep AnalogNAS's encoding):
+
+- ``A`` basic: 3x3 -> 3x3. The reference residual block.
+- ``B`` bottleneck: 1x1 (to a quarter of the width) -> 3x3 -> 1x1. Short crossbar rows: many
+  small tiles, low energy per output.
+- ``C`` 3x3 -> 1x1. The second layer needs a ninth of the rows of ``A``'s.
+- ``D`` 5x5 -> 3x3. A wider receptive field for ~2.8x the rows of ``A``'s first layer.
+
+Each branch runs ReLU -> conv -> BN between its convolutions (pre-activation, as AnalogNAS); a
+residual block adds its branches and the skip (identity, or 1x1 conv + BN when the shape changes).
+The last two macro-blocks halve the resolution in their first block. Head: ReLU, global average
+pooling, linear classifier.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from search.space import ArchConfig
+
+KERNELS = {"A": (3, 3), "B": (1, 3, 1), "C": (3, 1), "D": (5, 3)}
+
+
+class HasShape(Protocol):
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+
+def _branch(block_type: str, channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
+    kernels = KERNELS[block_type]
+    middle = max(1, channels_out // 4) if block_type == "B" else channels_out
+    widths = [channels_in] + [middle] * (len(kernels) - 1) + [channels_out]
+    strided = 1 if block_type == "B" else 0  # the bottleneck strides in its 3x3
+    layers: list[nn.Module] = []
+    for i, kernel in enumerate(kernels):
+        conv_stride = stride if i == strided else 1
+        layers += [
+            nn.ReLU(),
+            nn.Conv2d(widths[i], widths[i + 1], kernel, conv_stride, kernel // 2, bias=False),
+            nn.BatchNorm2d(widths[i + 1]),
+        ]
+    return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Parallel branches of one block type, summed with the skip connection."""
+
+    def __init__(
+        self, block_type: str, branches: int, channels_in: int, channels_out: int, stride: int
+    ) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            _branch(block_type, channels_in, channels_out, stride) for _ in range(branches)
+        )
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or channels_in != channels_out:
+            self.skip = nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride, bias=False),
+                nn.BatchNorm2d(channels_out),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.skip(x)
+        for branch in self.branches:
+            out = out + branch(x)
+        return out
+
+
+class ResNetLike(nn.Sequential):
+    """Stem, macro-blocks of residual blocks, head: the network an ArchConfig describes."""
+
+    def __init__(self, cfg: ArchConfig, input_channels: int, num_classes: int) -> None:
+        widths = cfg.channels()
+        layers: list[nn.Module] = [
+            nn.Conv2d(input_channels, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+        ]
+        for m in range(cfg.M):
+            downsample = m >= cfg.M - 2
+            for r in range(cfg.R[m]):
+                layers.append(
+                    ResidualBlock(
+                        cfg.convblock[m],
+                        cfg.B[m],
+                        widths[m] if r == 0 else widths[m + 1],
+                        widths[m + 1],
+                        2 if downsample and r == 0 else 1,
+                    )
+                )
+        layers += [
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(widths[-1], num_classes),
+        ]
+        super().__init__(*layers)
+
+
+def build_model(cfg: ArchConfig, task: HasShape, seed: int | None = None) -> nn.Module:
+    """The network of ``cfg`` for the task's input shape (C, H, W) and number of classes.
+
+    With ``seed``, the initial weights are reproducible (torch's global generator is untouched).
+    """
+    if seed is None:
+        return ResNetLike(cfg, task.input_shape[0], task.num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ResNetLike(cfg, task.input_shape[0], task.num_classes)

@@ -1,0 +1,109 @@
+"""Verification of one architecture: train (hardware-aware), program, drift, Monte Carlo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from search.model import build_model
+from search.space import ArchConfig
+from search.tasks import Task
+from search.training import TrainConfig, accuracy, train
+from simulator import DEFAULT_TIMES, HardwareConfig, cost, default_device, evaluate
+
+ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
+
+
+class Budget(BaseModel):
+    """What one verification may spend."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    mc_samples: int = Field(25, ge=1, le=1000, description="Programmed chips per drift time.")
+    times: tuple[float, ...] = Field(DEFAULT_TIMES, description="Drift times, seconds.")
+    calibration_examples: int = Field(512, ge=1, description="Training examples for DAC ranges.")
+
+    @field_validator("times")
+    @classmethod
+    def _needed_times(cls, times: tuple[float, ...]) -> tuple[float, ...]:
+        if any(t < 0 for t in times):
+            raise ValueError("drift times must be >= 0")
+        missing = {ONE_SECOND, ONE_DAY, ONE_MONTH} - set(times)
+        if missing:
+            raise ValueError(f"must include 1 s, 1 day and 1 month (missing {sorted(missing)})")
+        return tuple(sorted(set(times)))
+
+
+@dataclass
+class VerificationResult:
+    """Verified figures of one architecture on one task and chip."""
+
+    arch_id: str
+    arch: dict
+    task: str
+    hardware: dict
+    times: tuple[float, ...]
+    accuracy_mean: tuple[float, ...]
+    accuracy_std: tuple[float, ...]
+    accuracy_1d: float
+    avm: float  # accuracy at 1 s minus accuracy at 1 month
+    digital_accuracy: float
+    cost: dict
+    train_seconds: float
+    eval_seconds: float
+    epochs: int
+    curves: list[dict[str, float]] = field(default_factory=list)
+
+    def accuracy_at(self, t: float) -> tuple[float, float]:
+        i = self.times.index(t)
+        return self.accuracy_mean[i], self.accuracy_std[i]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def verify(
+    cfg: ArchConfig, task: Task, hw: HardwareConfig, budget: Budget | None = None
+) -> VerificationResult:
+    """Train ``cfg`` on ``task`` for ``hw`` and measure its accuracy over drift time."""
+    budget = budget or Budget()
+    device = default_device()
+    seed = budget.train.seed
+    model = build_model(cfg, task, seed=seed)
+    trained = train(model, task, hw, budget.train)
+    digital = accuracy(trained.model, task, "test", device)
+    start = time.perf_counter()
+    calibration = (
+        x for x, _ in task.batches("train", 256, device=device, limit=budget.calibration_examples)
+    )
+    result = evaluate(
+        trained.model,
+        (task.prepare(task.test.x, device), task.test.y.to(device)),
+        hw,
+        times=budget.times,
+        n_samples=budget.mc_samples,
+        seed=seed,
+        calibration_data=calibration,
+    )
+    eval_seconds = time.perf_counter() - start
+    mean = dict(zip(result.times, result.mean, strict=True))
+    return VerificationResult(
+        arch_id=cfg.id,
+        arch=cfg.model_dump(mode="json"),
+        task=task.name,
+        hardware=hw.model_dump(mode="json"),
+        times=result.times,
+        accuracy_mean=result.mean,
+        accuracy_std=result.std,
+        accuracy_1d=mean[ONE_DAY],
+        avm=mean[ONE_SECOND] - mean[ONE_MONTH],
+        digital_accuracy=digital,
+        cost=cost(model, hw, task.input_shape).to_dict(),
+        train_seconds=trained.seconds,
+        eval_seconds=eval_seconds,
+        epochs=trained.epochs,
+        curves=trained.curves,
+    )
