@@ -31,6 +31,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/simulator_speed.py
 	$(BIN)/python bench/evaluate_speed.py
+	$(BIN)/python bench/verify_baseline.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
