@@ -27,10 +27,14 @@ def main() -> None:
     args = parser.parse_args()
     task = load_task(args.task)
     hw = HardwareConfig.preset("pcm")
-    print(f"ResNet-8 ({RESNET8.id}) on {args.task}, pcm preset, 25 chips per time, "
-          f"{args.seeds} seeds")
-    print(f"{'training':12s} {'digital':>8s} " + " ".join(f"{k:>14s}" for k in TIMES)
-          + f" {'verify (s)':>11s}")
+    print(
+        f"ResNet-8 ({RESNET8.id}) on {args.task}, pcm preset, 25 chips per time, {args.seeds} seeds"
+    )
+    print(
+        f"{'training':12s} {'digital':>8s} "
+        + " ".join(f"{k:>14s}" for k in TIMES)
+        + f" {'verify (s)':>11s}"
+    )
     for label, hwa in (("HWA", True), ("no HWA", False)):
         runs = []
         for seed in range(args.seeds):
@@ -45,8 +49,11 @@ def main() -> None:
             std = statistics.mean(r.accuracy_at(t)[1] for r, _ in runs)
             cells.append(f"{100 * mean:6.2f}+-{100 * std:4.2f}%")
         seconds = statistics.mean(s for _, s in runs)
-        print(f"{label:12s} {100 * digital:7.2f}% " + " ".join(f"{c:>14s}" for c in cells)
-              + f" {seconds:11.1f}")
+        print(
+            f"{label:12s} {100 * digital:7.2f}% "
+            + " ".join(f"{c:>14s}" for c in cells)
+            + f" {seconds:11.1f}"
+        )
 
 
 if __name__ == "__main__":

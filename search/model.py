@@ -21,9 +21,11 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from search.space import ArchConfig
+from search.space import BLOCK_TYPES, ArchConfig
+from surrogate.features import BLOCK_KERNELS
 
-KERNELS = {"A": (3, 3), "B": (1, 3, 1), "C": (3, 1), "D": (5, 3)}
+# Kernels of one branch per block type; the surrogate's closed-form features use the same table.
+KERNELS = {letter: BLOCK_KERNELS[code] for code, letter in enumerate(BLOCK_TYPES, start=1)}
 
 
 class HasShape(Protocol):

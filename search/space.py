@@ -16,16 +16,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from surrogate.features import ENCODING_NAMES, MAX_MACRO_BLOCKS, STAGE_FIELDS
+
 BlockType = Literal["A", "B", "C", "D"]
 BLOCK_TYPES: tuple[BlockType, ...] = ("A", "B", "C", "D")
-MAX_MACRO_BLOCKS = 5
 WIDEN_STEP = 0.5
-STAGE_FIELDS = ("R", "B", "convblock", "widenfact")
-ENCODING_NAMES = (
-    "out_channel0",
-    "M",
-    *(f"{name}{m + 1}" for name in STAGE_FIELDS for m in range(MAX_MACRO_BLOCKS)),
-)
 
 
 class ArchConfig(BaseModel):
@@ -237,7 +232,13 @@ class SearchSpace(BaseModel):
     def encode(cfg: ArchConfig) -> np.ndarray:
         """Fixed-length vector (22 values named by ``ENCODING_NAMES``, AnalogNAS's order);
         macro-blocks beyond M are zero, block types are 1..4."""
-        return np.asarray(list(cfg.to_analognas().values()), dtype=np.float64)
+        flat = cfg.to_analognas()
+        return np.asarray([flat[name] for name in ENCODING_NAMES], dtype=np.float64)
+
+    @staticmethod
+    def encode_many(configs: list[ArchConfig]) -> np.ndarray:
+        """The encodings of many configurations: ``[N, 22]``."""
+        return np.stack([SearchSpace.encode(cfg) for cfg in configs])
 
     def suggest(self, trial: Any) -> ArchConfig:
         """Draw a configuration from an Optuna trial.

@@ -64,6 +64,13 @@ class VerificationResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> VerificationResult:
+        fields = {**data}
+        for name in ("times", "accuracy_mean", "accuracy_std"):
+            fields[name] = tuple(fields[name])
+        return cls(**fields)
+
 
 def verify(
     cfg: ArchConfig, task: Task, hw: HardwareConfig, budget: Budget | None = None

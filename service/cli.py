@@ -1,5 +1,10 @@
 """The ``xbarnas`` command line."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
 import typer
 import uvicorn
 
@@ -7,6 +12,14 @@ from service import __version__
 from service.settings import Settings
 
 app = typer.Typer(help="xbarnas: architecture search for analog in-memory-computing chips.")
+surrogate_app = typer.Typer(help="Collect data for, fit and evaluate accuracy surrogates.")
+app.add_typer(surrogate_app, name="surrogate")
+
+PRESET = typer.Option("pcm", help="Hardware preset: pcm, rram or ideal.")
+TILE_ROWS = typer.Option(256, help="Crossbar tile rows.")
+TILE_COLS = typer.Option(256, help="Crossbar tile columns.")
+TASK = typer.Option("digits", help="Built-in task name.")
+DATABASE = typer.Option(None, help="Database URL (default: XBARNAS_DATABASE_URL).")
 
 
 def _print_version(value: bool) -> None:
@@ -35,3 +48,286 @@ def serve(
     port = port or settings.port
     typer.echo(f"xbarnas {__version__} serving on http://{host}:{port} (docs at /docs)")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
+
+
+class PhaseBars:
+    """One terminal progress bar per pipeline phase, each closed when the next one starts."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.bar = None
+
+    def __call__(self, phase: str, done: int, total: int, eta: float | None = None) -> None:
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = typer.progressbar(length=max(total, 1), label=f"{phase:15s}")
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __enter__(self) -> PhaseBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hardware(preset: str, tile_rows: int, tile_cols: int):
+    from simulator import HardwareConfig
+
+    try:
+        return HardwareConfig.preset(preset, tile_rows=tile_rows, tile_cols=tile_cols)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+@surrogate_app.command("collect")
+def surrogate_collect(
+    task: str = TASK,
+    preset: str = PRESET,
+    tile_rows: int = TILE_ROWS,
+    tile_cols: int = TILE_COLS,
+    space: str = typer.Option("tiny", help="Search space bounds: tiny or full."),
+    max_tiles: int = typer.Option(None, help="Only architectures that fit this many tiles."),
+    n: int = typer.Option(300, "-n", help="Architectures to verify."),
+    seed: int = typer.Option(0, help="Seed of the architecture sample."),
+    workers: int = typer.Option(2, help="Worker processes."),
+    database: str = DATABASE,
+    export: Path = typer.Option(None, help="Also write the task's rows to this JSON-lines file."),
+) -> None:
+    """Verify N spread-out architectures cheaply and store them (resumable)."""
+    from search.collect import collect, local_executor
+    from search.space import SearchSpace
+    from surrogate.store import SampleStore
+
+    hw = _hardware(preset, tile_rows, tile_cols)
+    store = SampleStore.open(database or Settings().database_url)
+    bounds = SearchSpace.tiny() if space == "tiny" else SearchSpace()
+    with local_executor(workers) as executor, PhaseBars() as bars:
+        report = collect(
+            task,
+            hw,
+            bounds,
+            n,
+            store,
+            seed=seed,
+            max_tiles=max_tiles,
+            executor=executor,
+            progress=lambda done, total: bars("verify", done, total),
+        )
+    typer.echo(
+        f"added {report.added}, already stored {report.skipped}, failed {len(report.failed)}"
+    )
+    for failure in report.failed:
+        typer.echo(f"  failed: {failure}", err=True)
+    if export:
+        rows = store.export_jsonl(export, task, hw.config_hash())
+        typer.echo(f"wrote {rows} rows to {export}")
+
+
+def _rows(data: Path | None, database: str | None, task: str, hardware_hash: str) -> list[dict]:
+    from surrogate.store import SampleStore, read_jsonl
+
+    if data is not None:
+        rows = [r for r in read_jsonl(data) if r["task"] == task]
+        rows = [r for r in rows if r["hardware_hash"] == hardware_hash]
+    else:
+        rows = SampleStore.open(database or Settings().database_url).rows(task, hardware_hash)
+    if not rows:
+        raise typer.BadParameter(f"no samples for task {task!r} on hardware {hardware_hash}")
+    return rows
+
+
+DATA = typer.Option(None, help="JSON-lines samples (default: the database).")
+
+
+@surrogate_app.command("fit")
+def surrogate_fit(
+    task: str = TASK,
+    preset: str = PRESET,
+    tile_rows: int = TILE_ROWS,
+    tile_cols: int = TILE_COLS,
+    data: Path = DATA,
+    database: str = DATABASE,
+    out: Path = typer.Option(None, help="Model file (default: the package's models folder)."),
+) -> None:
+    """Fit the task's surrogate on its samples; print the held-out report."""
+    from search.tasks import load_task
+    from surrogate.fitting import MODELS_DIR, fit_surrogate
+
+    hw = _hardware(preset, tile_rows, tile_cols)
+    rows = _rows(data, database, task, hw.config_hash())
+    loaded = load_task(task)
+    surrogate = fit_surrogate(rows, task, loaded.input_shape, loaded.num_classes, hw)
+    out = out or MODELS_DIR / f"{task}-{hw.config_hash()}.json"
+    surrogate.save(out)
+    typer.echo(json.dumps(surrogate.metadata["holdout"], indent=2))
+    typer.echo(f"fitted on {len(rows)} samples; saved {out}")
+
+
+@surrogate_app.command("eval")
+def surrogate_eval(
+    model: Path = typer.Option(..., help="Surrogate model file."),
+    data: Path = DATA,
+    database: str = DATABASE,
+) -> None:
+    """Ranking metrics of a saved surrogate on samples (Kendall tau, Spearman rho, top-k)."""
+    import numpy as np
+
+    from surrogate.fitting import arrays
+    from surrogate.metrics import kendall_tau, ranking_report
+    from surrogate.models import Surrogate
+
+    surrogate = Surrogate.load(model)
+    rows = _rows(data, database, surrogate.task, surrogate.hw.config_hash())
+    encodings, targets = arrays(rows)
+    predicted = surrogate.predict(encodings)
+    names = surrogate.extractor.names
+    log_params = surrogate.extractor.transform(encodings)[:, names.index("log_params")]
+    report = {
+        "accuracy_1d": ranking_report(targets["accuracy_1d"], predicted["accuracy_1d"]),
+        "params_baseline_kendall_tau": kendall_tau(targets["accuracy_1d"], log_params),
+        "accuracy_1d_mae": float(
+            np.mean(np.abs(targets["accuracy_1d"] - predicted["accuracy_1d"]))
+        ),
+    }
+    typer.echo(json.dumps(report, indent=2))
+
+
+@app.command()
+def search(
+    task: str = TASK,
+    preset: str = PRESET,
+    tile_rows: int = TILE_ROWS,
+    tile_cols: int = TILE_COLS,
+    max_tiles: int = typer.Option(None, help="Hard limit: tiles."),
+    max_params: int = typer.Option(None, help="Hard limit: parameters."),
+    max_energy_nj: float = typer.Option(None, help="Hard limit: energy per inference, nJ."),
+    max_latency_us: float = typer.Option(None, help="Hard limit: latency per inference, us."),
+    objectives: str = typer.Option(
+        "accuracy_1d,tiles",
+        help="Comma-separated objectives: accuracy_1d, avm, tiles, energy, latency, params.",
+    ),
+    space: str = typer.Option("tiny", help="Search space bounds: tiny or full."),
+    trials: int = typer.Option(1000, help="Architectures the evolutionary search scores."),
+    population: int = typer.Option(50, help="NSGA population size."),
+    algorithm: str = typer.Option("nsga2", help="nsga2, nsga3 or random."),
+    top_k: int = typer.Option(3, help="Diverse Pareto candidates to verify."),
+    epochs: int = typer.Option(30, help="Training epochs of each verification."),
+    mc_samples: int = typer.Option(25, help="Programmed chips per drift time."),
+    seed: int = typer.Option(0, help="Seed of search and verification."),
+    baseline: list[str] = typer.Option([], help="Also verify: random, resnet8 (repeatable)."),
+    workers: int = typer.Option(2, help="Worker processes for verification."),
+    database: str = DATABASE,
+    out: Path = typer.Option(Path("search-results"), help="Folder for the result files."),
+) -> None:
+    """Run the whole pipeline in the terminal: surrogate, search, verification."""
+    from pydantic import ValidationError
+
+    from search.collect import local_executor
+    from search.driver import Constraints, SearchConfig, TrialJournal
+    from search.pipeline import ensure_surrogate, search_and_verify
+    from search.space import SearchSpace
+    from search.training import TrainConfig
+    from search.verify import Budget
+    from surrogate.store import SampleStore
+
+    hw = _hardware(preset, tile_rows, tile_cols)
+    try:
+        config = SearchConfig(
+            objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()),
+            constraints=Constraints(
+                max_tiles=max_tiles,
+                max_params=max_params,
+                max_energy_nj=max_energy_nj,
+                max_latency_us=max_latency_us,
+            ),
+            trials=trials,
+            population=population,
+            algorithm=algorithm,
+            seed=seed,
+        )
+        budget = Budget(train=TrainConfig(epochs=epochs, seed=seed), mc_samples=mc_samples)
+    except ValidationError as error:
+        raise typer.BadParameter(str(error)) from error
+    unknown = set(baseline) - {"random", "resnet8"}
+    if unknown:
+        raise typer.BadParameter(f"baseline: unknown {sorted(unknown)}; use random, resnet8")
+    bounds = SearchSpace.tiny() if space == "tiny" else SearchSpace()
+    settings = Settings()
+    store = SampleStore.open(database or settings.database_url)
+    out.mkdir(parents=True, exist_ok=True)
+    with local_executor(workers) as executor, PhaseBars() as progress:
+        surrogate = ensure_surrogate(
+            task,
+            hw,
+            bounds,
+            store,
+            settings.data_dir / "surrogates",
+            executor,
+            max_tiles=max_tiles,
+            progress=progress,
+        )
+        result = search_and_verify(
+            task,
+            hw,
+            bounds,
+            surrogate,
+            config,
+            budget,
+            top_k,
+            executor,
+            store,
+            TrialJournal(out / "trials.jsonl"),
+            tuple(baseline),
+            progress,
+        )
+    _print_tables(result, config.objectives)
+    (out / "pareto.json").write_text(
+        json.dumps([c.to_dict() for c in result.search.pareto], indent=1)
+    )
+    summary = {
+        "task": task,
+        "hardware": hw.model_dump(mode="json"),
+        "search": config.model_dump(mode="json"),
+        "budget": budget.model_dump(mode="json"),
+        "verified": [v.to_dict() for v in result.verified],
+        "baselines": {k: [v.to_dict() for v in vs] for k, vs in result.baselines.items()},
+    }
+    (out / "verified.json").write_text(json.dumps(summary, indent=1))
+    typer.echo(f"\nfiles: {out / 'pareto.json'}, {out / 'verified.json'}, {out / 'trials.jsonl'}")
+
+
+def _print_tables(result, objectives) -> None:
+    typer.echo(
+        f"\nPareto front ({len(result.search.pareto)} feasible, non-dominated; "
+        f"objectives {', '.join(objectives)}):"
+    )
+    typer.echo(
+        f"{'architecture':18s} {'pred. acc 1d':>12s} {'+-':>6s} {'avm':>7s} {'tiles':>6s} "
+        f"{'params':>9s} {'energy nJ':>10s}"
+    )
+    for c in result.search.pareto[:20]:
+        p, k = c.predicted, c.cost
+        typer.echo(
+            f"{c.config.id:18s} {p['accuracy_1d']:12.4f} {p['accuracy_1d_std']:6.3f} "
+            f"{p['avm']:7.4f} {k['tiles']:6.0f} {k['params']:9.0f} {k['energy']:10.1f}"
+        )
+    typer.echo("\nVerified (mean over programmed chips):")
+    typer.echo(
+        f"{'source':8s} {'architecture':18s} {'digital':>8s} {'1 s':>7s} {'1 day':>7s} "
+        f"{'1 month':>8s} {'avm':>7s} {'tiles':>6s}"
+    )
+    rows = [*result.verified, *(v for vs in result.baselines.values() for v in vs)]
+    for v in rows:
+        r = v.result
+        typer.echo(
+            f"{v.label:8s} {r.arch_id:18s} {r.digital_accuracy:8.4f} "
+            f"{r.accuracy_at(1.0)[0]:7.4f} {r.accuracy_1d:7.4f} "
+            f"{r.accuracy_at(2592000.0)[0]:8.4f} {r.avm:7.4f} {r.cost['tiles']:6d}"
+        )

@@ -1,0 +1,200 @@
+"""Collect surrogate training data: verify many architectures cheaply, one database row each.
+
+Resumable and idempotent: rows are keyed by (task, chip, architecture, seed, budget); a rerun
+verifies only what is not stored yet. Work goes through any ``concurrent.futures.Executor``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+
+from search.space import ArchConfig, SearchSpace
+from search.tasks import Task, load_task
+from search.training import TrainConfig
+from search.verify import Budget, VerificationResult, verify
+from simulator import HardwareConfig
+from surrogate.features import FeatureExtractor
+from surrogate.store import SampleStore
+
+CHEAP_BUDGET = Budget(
+    train=TrainConfig(epochs=6, patience=3),
+    mc_samples=8,
+    times=(1.0, 86400.0, 2592000.0),
+)
+
+
+def budget_hash(budget: Budget) -> str:
+    return hashlib.sha256(budget.model_dump_json().encode()).hexdigest()[:16]
+
+
+def spread_sample(
+    space: SearchSpace,
+    n: int,
+    rng: np.random.Generator,
+    extractor: FeatureExtractor,
+    max_tiles: int | None = None,
+) -> list[ArchConfig]:
+    """``n`` distinct architectures spread evenly over log(parameters), not clustered at the
+    typical size: candidates are drawn uniformly (those that fit ``max_tiles`` tiles), binned by
+    size, one taken per bin."""
+    drawn: set[ArchConfig] = set()
+    for _ in range(10):  # draw more while too few fit the tile budget
+        drawn |= {space.sample(rng) for _ in range(30 * n)}
+        candidates = sorted(drawn, key=lambda c: c.id)
+        features = extractor.transform(SearchSpace.encode_many(candidates))
+        if max_tiles is not None:
+            fits = features[:, extractor.names.index("tiles")] <= max_tiles
+            candidates = [c for c, ok in zip(candidates, fits, strict=True) if ok]
+            features = features[fits]
+        if len(candidates) >= n:
+            break
+    else:
+        raise ValueError(f"n: only {len(candidates)} distinct architectures found for {n}")
+    sizes = features[:, extractor.names.index("log_params")]
+    edges = np.linspace(sizes.min(), sizes.max() + 1e-9, n + 1)
+    bins = np.digitize(sizes, edges) - 1
+    chosen = []
+    for b in range(n):
+        members = np.flatnonzero(bins == b)
+        if len(members):
+            chosen.append(int(rng.choice(members)))
+    rest = rng.permutation(np.setdiff1d(np.arange(len(candidates)), chosen))
+    chosen += [int(i) for i in rest[: n - len(chosen)]]
+    return [candidates[i] for i in chosen]
+
+
+def result_row(
+    result: VerificationResult, budget: Budget, source: str = "collect"
+) -> dict[str, Any]:
+    """The database row of one verification."""
+    cfg = ArchConfig.model_validate(result.arch)
+    hw = HardwareConfig.model_validate(result.hardware)
+    return {
+        "task": result.task,
+        "hardware_hash": hw.config_hash(),
+        "hardware": result.hardware,
+        "arch_id": result.arch_id,
+        "arch": result.arch,
+        "encoding": SearchSpace.encode(cfg).tolist(),
+        "seed": budget.train.seed,
+        "budget_hash": budget_hash(budget),
+        "budget": budget.model_dump(mode="json"),
+        "times": list(result.times),
+        "accuracy_mean": list(result.accuracy_mean),
+        "accuracy_std": list(result.accuracy_std),
+        "accuracy_1d": result.accuracy_1d,
+        "spread_1d": result.accuracy_at(86400.0)[1],
+        "avm": result.avm,
+        "digital_accuracy": result.digital_accuracy,
+        "cost": result.cost,
+        "source": source,
+    }
+
+
+@cache
+def _task(name: str, options: tuple[tuple[str, Any], ...]) -> Task:
+    return load_task(name, **dict(options))
+
+
+def verify_job(
+    cfg_json: str, task_name: str, task_options: tuple, hw_json: str, budget_json: str
+) -> dict[str, Any]:
+    """``verify`` as an executor job: JSON in, a plain dict out, the task loaded once per worker
+    process (picklable for process pools and Dask)."""
+    result = verify(
+        ArchConfig.from_json(cfg_json),
+        _task(task_name, task_options),
+        HardwareConfig.model_validate_json(hw_json),
+        Budget.model_validate_json(budget_json),
+    )
+    return result.to_dict()
+
+
+def submit_verification(
+    executor: Executor,
+    cfg: ArchConfig,
+    task_name: str,
+    task_options: dict[str, Any] | None,
+    hw: HardwareConfig,
+    budget: Budget,
+) -> Future:
+    """Schedule ``verify`` of one architecture; the future's result is
+    ``VerificationResult.to_dict()``."""
+    options = tuple(sorted((task_options or {}).items()))
+    return executor.submit(
+        verify_job,
+        cfg.to_json(),
+        task_name,
+        options,
+        hw.model_dump_json(),
+        budget.model_dump_json(),
+    )
+
+
+def worker_initializer() -> None:
+    """One torch thread per worker process: the processes share the cores."""
+    torch.set_num_threads(1)
+
+
+def local_executor(workers: int | None = None) -> ProcessPoolExecutor:
+    """A process pool of ``workers`` (default: one per core) single-threaded workers."""
+    return ProcessPoolExecutor(
+        max_workers=workers or max(1, torch.get_num_threads()), initializer=worker_initializer
+    )
+
+
+@dataclass
+class CollectReport:
+    added: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def collect(
+    task_name: str,
+    hw: HardwareConfig,
+    space: SearchSpace,
+    n: int,
+    store: SampleStore,
+    budget: Budget = CHEAP_BUDGET,
+    seed: int = 0,
+    max_tiles: int | None = None,
+    task_options: dict[str, Any] | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CollectReport:
+    """Verify ``n`` spread-out architectures of ``space`` (drawn with ``seed``, fitting in
+    ``max_tiles`` tiles of ``hw``) and store them."""
+    task = _task(task_name, tuple(sorted((task_options or {}).items())))
+    extractor = FeatureExtractor(task.input_shape, task.num_classes, hw)
+    configs = spread_sample(space, n, np.random.default_rng(seed), extractor, max_tiles)
+    stored = store.keys(task.name, hw.config_hash(), budget_hash(budget))
+    todo = [cfg for cfg in configs if (cfg.id, budget.train.seed) not in stored]
+    report = CollectReport(skipped=len(configs) - len(todo))
+    own_executor = executor is None
+    executor = executor or local_executor()
+    try:
+        futures = {
+            submit_verification(executor, cfg, task_name, task_options, hw, budget): cfg
+            for cfg in todo
+        }
+        for done, future in enumerate(as_completed(futures), 1):
+            try:
+                result = VerificationResult.from_dict(future.result())
+                report.added += store.add(result_row(result, budget))
+            except Exception as error:  # one failed architecture must not stop the collection
+                report.failed.append(f"{futures[future].id}: {error}")
+            if progress:
+                progress(done, len(todo))
+    finally:
+        if own_executor:
+            executor.shutdown(cancel_futures=True)
+    return report

@@ -1,0 +1,330 @@
+"""Optuna evolutionary search over the space, scored by the surrogate, under hardware constraints.
+
+The study lives in memory (Optuna's fastest storage); every completed generation is appended to
+a JSON-lines journal, so a search that dies resumes from the journal: the finished trials are
+re-added to a fresh in-memory study and the search goes on where it stopped. Trials are asked a
+generation at a time and scored in one vectorized surrogate call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from search.space import ArchConfig, SearchSpace
+from surrogate.features import FeatureExtractor
+from surrogate.models import Surrogate
+
+Objective = Literal["accuracy_1d", "avm", "tiles", "energy", "latency", "params"]
+MAXIMIZED = {"accuracy_1d"}
+FEATURE_OF = {
+    "tiles": "tiles",
+    "energy": "energy_nj",
+    "latency": "latency_us",
+    "params": "log_params",
+}
+
+
+class Constraints(BaseModel):
+    """Hard limits; a candidate beyond any of them is infeasible."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_tiles: int | None = Field(None, ge=1)
+    max_params: int | None = Field(None, ge=1)
+    max_energy_nj: float | None = Field(None, gt=0)
+    max_latency_us: float | None = Field(None, gt=0)
+
+
+class SearchConfig(BaseModel):
+    """How to search: objectives, constraints, evolutionary settings, budget, seed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    objectives: tuple[Objective, ...] = ("accuracy_1d", "tiles")
+    constraints: Constraints = Field(default_factory=Constraints)
+    trials: int = Field(2000, ge=1, le=1_000_000)
+    population: int = Field(50, ge=2, le=10_000)
+    algorithm: Literal["nsga2", "nsga3", "random"] = "nsga2"
+    mutation_prob: float | None = Field(None, ge=0, le=1, description="None: 1/params.")
+    crossover: Literal["uniform", "blxalpha", "sbx", "vsbx", "undx", "spx"] = "uniform"
+    crossover_prob: float = Field(0.9, ge=0, le=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _objectives(self) -> SearchConfig:
+        if not self.objectives or len(set(self.objectives)) != len(self.objectives):
+            raise ValueError("objectives: give one or more distinct objectives")
+        return self
+
+
+@dataclass
+class Candidate:
+    """One scored architecture: predictions, cost, feasibility."""
+
+    config: ArchConfig
+    predicted: dict[str, float]
+    cost: dict[str, float]
+    constraints: dict[str, float]  # cost / limit - 1 per limit: feasible when all are <= 0
+    trial: int
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "architecture_id": self.config.id,
+            "architecture": self.config.model_dump(mode="json"),
+            "predicted": self.predicted,
+            "cost": self.cost,
+            "feasible": self.feasible,
+            "trial": self.trial,
+        }
+
+
+class Scorer:
+    """Objective values and constraint violations of many architectures at once."""
+
+    def __init__(self, surrogate: Surrogate, config: SearchConfig) -> None:
+        self.surrogate = surrogate
+        self.config = config
+        self.extractor: FeatureExtractor = surrogate.extractor
+
+    def candidates(self, configs: Sequence[ArchConfig], trials: Sequence[int]) -> list[Candidate]:
+        encodings = SearchSpace.encode_many(list(configs))
+        features = self.extractor.transform(encodings)
+        predicted = self.surrogate.predict(encodings)
+        column = {name: features[:, i] for i, name in enumerate(self.extractor.names)}
+        cost = {
+            "tiles": column["tiles"],
+            "params": np.round(10 ** column["log_params"]),
+            "energy": column["energy_nj"],
+            "latency": column["latency_us"],
+        }
+        limits = self._limits()
+        return [
+            Candidate(
+                config=cfg,
+                predicted={k: float(v[i]) for k, v in predicted.items()},
+                cost={k: float(v[i]) for k, v in cost.items()},
+                constraints={k: float(cost[k][i] / limit - 1.0) for k, limit in limits.items()},
+                trial=trial,
+            )
+            for i, (cfg, trial) in enumerate(zip(configs, trials, strict=True))
+        ]
+
+    def _limits(self) -> dict[str, float]:
+        limits = self.config.constraints
+        given = {
+            "tiles": limits.max_tiles,
+            "params": limits.max_params,
+            "energy": limits.max_energy_nj,
+            "latency": limits.max_latency_us,
+        }
+        return {name: float(limit) for name, limit in given.items() if limit is not None}
+
+    def values(self, candidate: Candidate) -> list[float]:
+        """The objective values Optuna sees (minimized or maximized per objective)."""
+        out = []
+        for objective in self.config.objectives:
+            if objective in ("accuracy_1d", "avm"):
+                out.append(candidate.predicted[objective])
+            else:
+                out.append(candidate.cost[objective])
+        return out
+
+
+class TrialJournal:
+    """Completed trials appended as JSON lines, flushed to disk once per generation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def recover(self) -> list[dict[str, Any]]:
+        """The journaled trials; a torn last line (a killed writer) is cut off the file."""
+        if not self.path.is_file():
+            return []
+        records, valid = [], 0
+        data = self.path.read_bytes()
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            valid += len(line)
+        if valid < len(data):
+            with self.path.open("r+b") as file:
+                file.truncate(valid)
+        return records
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as file:
+            file.write("".join(json.dumps(r) + "\n" for r in records))
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def _distributions(space: SearchSpace) -> dict[str, Any]:
+    """The fixed Optuna search space :meth:`SearchSpace.suggest` uses."""
+    study = optuna.create_study()
+    trial = study.ask()
+    space.suggest(trial)
+    return dict(trial.distributions)
+
+
+@dataclass
+class SearchResult:
+    candidates: list[Candidate]
+    pareto: list[Candidate]
+    resumed_trials: int = 0
+    config: SearchConfig | None = None
+    objectives: tuple[str, ...] = field(default_factory=tuple)
+
+    def feasible(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.feasible]
+
+
+Progress = Callable[[int, int], None]
+
+
+def _sampler(config: SearchConfig):
+    crossovers = {
+        "uniform": optuna.samplers.nsgaii.UniformCrossover,
+        "blxalpha": optuna.samplers.nsgaii.BLXAlphaCrossover,
+        "sbx": optuna.samplers.nsgaii.SBXCrossover,
+        "vsbx": optuna.samplers.nsgaii.VSBXCrossover,
+        "undx": optuna.samplers.nsgaii.UNDXCrossover,
+        "spx": optuna.samplers.nsgaii.SPXCrossover,
+    }
+    common = dict(
+        population_size=config.population,
+        mutation_prob=config.mutation_prob,
+        crossover=crossovers[config.crossover](),
+        crossover_prob=config.crossover_prob,
+        seed=config.seed,
+    )
+    if config.algorithm == "random":
+        return optuna.samplers.RandomSampler(seed=config.seed)
+    if config.algorithm == "nsga3":
+        return optuna.samplers.NSGAIIISampler(**common)
+    return optuna.samplers.NSGAIISampler(**common)
+
+
+def run_search(
+    space: SearchSpace,
+    surrogate: Surrogate,
+    config: SearchConfig,
+    journal: TrialJournal | None = None,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Evolve ``config.trials`` architectures; returns all candidates and the feasible front."""
+    scorer = Scorer(surrogate, config)
+    sampler = _sampler(config)
+    directions = ["maximize" if o in MAXIMIZED else "minimize" for o in config.objectives]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    distributions = _distributions(space)
+    records = journal.recover() if journal else []
+    candidates: list[Candidate] = []
+    for record in records[: config.trials]:
+        study.add_trial(_frozen(record, distributions))
+        cfg = ArchConfig.model_validate(record["architecture"])
+        candidates.append(
+            Candidate(
+                cfg, record["predicted"], record["cost"], record["constraints"], record["number"]
+            )
+        )
+    resumed = len(candidates)
+    while len(candidates) < config.trials:
+        size = min(config.population, config.trials - len(candidates))
+        trials = [study.ask() for _ in range(size)]
+        configs = [space.suggest(trial) for trial in trials]
+        scored = scorer.candidates(configs, [t.number for t in trials])
+        for trial, candidate in zip(trials, scored, strict=True):
+            for name, value in candidate.constraints.items():
+                trial.set_constraint(name, value)
+            study.tell(trial, scorer.values(candidate))
+        candidates.extend(scored)
+        if journal:
+            journal.append(
+                [_record(t, c, scorer.values(c)) for t, c in zip(trials, scored, strict=True)]
+            )
+        if progress:
+            progress(len(candidates), config.trials)
+    return SearchResult(
+        candidates, pareto_front(candidates, scorer), resumed, config, config.objectives
+    )
+
+
+def _record(trial: optuna.Trial, candidate: Candidate, values: list[float]) -> dict[str, Any]:
+    return {
+        "number": trial.number,
+        "params": trial.params,
+        "constraints": candidate.constraints,
+        "predicted": candidate.predicted,
+        "cost": candidate.cost,
+        "architecture": candidate.config.model_dump(mode="json"),
+        "values": values,
+    }
+
+
+def _frozen(record: dict[str, Any], distributions: dict[str, Any]) -> FrozenTrial:
+    """A journal record as a completed Optuna trial."""
+    return optuna.trial.create_trial(
+        params=record["params"],
+        distributions={k: distributions[k] for k in record["params"]},
+        values=record["values"],
+        constraints=record["constraints"],
+        state=TrialState.COMPLETE,
+    )
+
+
+def pareto_front(candidates: Sequence[Candidate], scorer: Scorer) -> list[Candidate]:
+    """The feasible non-dominated candidates (one per architecture), best accuracy first."""
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.feasible:
+            unique.setdefault(c.config.id, c)
+    pool = list(unique.values())
+    if not pool:
+        return []
+    signs = np.array([-1.0 if o in MAXIMIZED else 1.0 for o in scorer.config.objectives])
+    values = np.array([scorer.values(c) for c in pool]) * signs  # all minimized
+    dominated = np.zeros(len(pool), dtype=bool)
+    for i in range(len(pool)):
+        better_or_equal = np.all(values <= values[i], axis=1)
+        strictly_better = np.any(values < values[i], axis=1)
+        dominated[i] = np.any(better_or_equal & strictly_better)
+    front = [c for c, d in zip(pool, dominated, strict=True) if not d]
+    return sorted(front, key=lambda c: -c.predicted["accuracy_1d"])
+
+
+def diverse_top_k(front: Sequence[Candidate], k: int, scorer: Scorer) -> list[Candidate]:
+    """``k`` candidates spread along the front: the most accurate first, then each next one the
+    farthest (in normalized objective space) from those already chosen."""
+    if len(front) <= k:
+        return list(front)
+    values = np.array([scorer.values(c) for c in front])
+    span = values.max(0) - values.min(0)
+    normalized = (values - values.min(0)) / np.where(span > 0, span, 1)
+    chosen = [int(np.argmax([c.predicted["accuracy_1d"] for c in front]))]
+    while len(chosen) < k:
+        distance = np.min(
+            np.linalg.norm(normalized[:, None, :] - normalized[None, chosen, :], axis=2), axis=1
+        )
+        distance[chosen] = -1
+        chosen.append(int(np.argmax(distance)))
+    return [front[i] for i in chosen]

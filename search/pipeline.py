@@ -1,0 +1,204 @@
+"""The whole search pipeline: a surrogate for the task, the evolutionary search, verification of
+a diverse top-K, optional baselines. Used by ``xbarnas search`` and by the service's jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.baselines import RESNET8
+from search.collect import CHEAP_BUDGET, collect, result_row, submit_verification
+from search.driver import (
+    Candidate,
+    Scorer,
+    SearchConfig,
+    SearchResult,
+    TrialJournal,
+    diverse_top_k,
+    run_search,
+)
+from search.space import ArchConfig, SearchSpace
+from search.tasks import load_task
+from search.verify import Budget, VerificationResult
+from simulator import HardwareConfig
+from surrogate.fitting import fit_surrogate, shipped_surrogate
+from surrogate.models import Surrogate
+from surrogate.store import SampleStore
+
+# progress(phase, done, total, eta_seconds)
+Progress = Callable[[str, int, int, float | None], None]
+
+
+class PhaseClock:
+    """Reports progress of one phase with an ETA from the pace so far."""
+
+    def __init__(self, phase: str, progress: Progress | None) -> None:
+        self.phase, self.progress, self.start = phase, progress, time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / done * (total - done) if done else None
+        self.progress(self.phase, done, total, eta)
+
+
+def ensure_surrogate(
+    task_name: str,
+    hw: HardwareConfig,
+    space: SearchSpace,
+    store: SampleStore,
+    models_dir: Path,
+    executor: Executor,
+    n_collect: int = 150,
+    max_tiles: int | None = None,
+    budget: Budget = CHEAP_BUDGET,
+    progress: Progress | None = None,
+) -> Surrogate:
+    """The surrogate for this task and chip: a fitted one on disk, else the shipped one, else
+    collect ``n_collect`` samples (resumable) and fit one."""
+    path = models_dir / f"{task_name}-{hw.config_hash()}.json"
+    if path.is_file():
+        return Surrogate.load(path, task_name, hw)
+    shipped = shipped_surrogate(task_name, hw)
+    if shipped is not None:
+        return shipped
+    collect(
+        task_name,
+        hw,
+        space,
+        n_collect,
+        store,
+        budget,
+        max_tiles=max_tiles,
+        executor=executor,
+        progress=PhaseClock("collect", progress),
+    )
+    task = load_task(task_name)
+    surrogate = fit_surrogate(
+        store.rows(task_name, hw.config_hash()), task_name, task.input_shape, task.num_classes, hw
+    )
+    surrogate.save(path)
+    return surrogate
+
+
+@dataclass
+class Verified:
+    candidate: Candidate | None  # None for a baseline outside the search
+    result: VerificationResult
+    label: str = "search"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "candidate": self.candidate.to_dict() if self.candidate else None,
+            "verified": self.result.to_dict(),
+        }
+
+
+@dataclass
+class PipelineResult:
+    search: SearchResult
+    verified: list[Verified] = field(default_factory=list)
+    baselines: dict[str, list[Verified]] = field(default_factory=dict)
+
+    def best(self, label: str = "search") -> Verified | None:
+        pool = self.verified if label == "search" else self.baselines.get(label, [])
+        return max(pool, key=lambda v: v.result.accuracy_1d, default=None)
+
+
+def verify_candidates(
+    configs: list[ArchConfig],
+    task_name: str,
+    hw: HardwareConfig,
+    budget: Budget,
+    executor: Executor,
+    store: SampleStore | None = None,
+    source: str = "search",
+    progress: Progress | None = None,
+    phase: str = "verify",
+) -> list[VerificationResult]:
+    """Verify architectures in parallel; results in the given order, stored as surrogate rows."""
+    clock = PhaseClock(phase, progress)
+    futures = {
+        submit_verification(executor, cfg, task_name, None, hw, budget): i
+        for i, cfg in enumerate(configs)
+    }
+    results: list[VerificationResult | None] = [None] * len(configs)
+    clock(0, len(configs))
+    for done, future in enumerate(as_completed(futures), 1):
+        result = VerificationResult.from_dict(future.result())
+        results[futures[future]] = result
+        if store is not None:
+            store.add(result_row(result, budget, source))
+        clock(done, len(configs))
+    return results
+
+
+def search_and_verify(
+    task_name: str,
+    hw: HardwareConfig,
+    space: SearchSpace,
+    surrogate: Surrogate,
+    config: SearchConfig,
+    budget: Budget,
+    top_k: int,
+    executor: Executor,
+    store: SampleStore | None = None,
+    journal: TrialJournal | None = None,
+    baselines: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> PipelineResult:
+    """Search, verify a diverse top-K of the feasible front, and the requested baselines
+    (``random``: random search with the same trials and K; ``resnet8``)."""
+    result = run_search(space, surrogate, config, journal, PhaseClock("search", progress))
+    scorer = Scorer(surrogate, config)
+    chosen = diverse_top_k(result.pareto, top_k, scorer)
+    verified = verify_candidates(
+        [c.config for c in chosen], task_name, hw, budget, executor, store, "search", progress
+    )
+    pipeline = PipelineResult(
+        result, [Verified(c, r) for c, r in zip(chosen, verified, strict=True)]
+    )
+    if "random" in baselines:
+        random_config = config.model_copy(update={"algorithm": "random"})
+        random_result = run_search(
+            space, surrogate, random_config, None, PhaseClock("random search", progress)
+        )
+        random_chosen = diverse_top_k(random_result.pareto, top_k, scorer)
+        random_verified = verify_candidates(
+            [c.config for c in random_chosen],
+            task_name,
+            hw,
+            budget,
+            executor,
+            store,
+            "random",
+            progress,
+            "verify random",
+        )
+        pipeline.baselines["random"] = [
+            Verified(c, r, "random") for c, r in zip(random_chosen, random_verified, strict=True)
+        ]
+    if "resnet8" in baselines:
+        reference = scorer.candidates([RESNET8], [-1])[0]
+        if reference.feasible:
+            (reference_result,) = verify_candidates(
+                [RESNET8],
+                task_name,
+                hw,
+                budget,
+                executor,
+                store,
+                "resnet8",
+                progress,
+                "verify resnet8",
+            )
+            pipeline.baselines["resnet8"] = [Verified(reference, reference_result, "resnet8")]
+        else:
+            pipeline.baselines["resnet8"] = []
+    return pipeline

@@ -1,0 +1,185 @@
+"""Architecture features, computed in closed form for many architectures at once.
+
+Input: AnalogNAS encodings (``ENCODING_NAMES``: out_channel0, M, R1..R5, B1..B5, convblock1..5
+as 1..4 = A..D, widenfact1..5; zeros beyond M). The figures (parameters, MACs, tiles, energy,
+latency, depth, widths, kernels) are those of the ResNet-like network ``search.model`` builds and
+:func:`simulator.cost` measures, derived with vectorized arithmetic instead of building each
+network, so that hundreds of thousands of architectures are scored per second. The surrogate does
+not import ``search``; the tests check both agree exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import HardwareConfig
+from simulator.cost import ENERGY_PER_MAC_J, MVM_LATENCY_S
+
+FEATURE_VERSION = 1
+MAX_MACRO_BLOCKS = 5
+STAGE_FIELDS = ("R", "B", "convblock", "widenfact")
+ENCODING_NAMES = (
+    "out_channel0",
+    "M",
+    *(f"{name}{m + 1}" for name in STAGE_FIELDS for m in range(MAX_MACRO_BLOCKS)),
+)
+# Kernels of one branch per block type code (1..4 = A..D); the bottleneck (B) strides its 3x3.
+BLOCK_KERNELS = {1: (3, 3), 2: (1, 3, 1), 3: (3, 1), 4: (5, 3)}
+KERNEL_SIZES = (1, 3, 5)
+DERIVED_NAMES = (
+    "log_params",
+    "log_macs",
+    "tiles",
+    "utilization",
+    "energy_nj",
+    "latency_us",
+    "depth",
+    "conv_layers",
+    "branches",
+    "width_min",
+    "width_max",
+    "width_mean",
+    "width_last",
+    "resolution_last",
+    *(f"kernel{k}_fraction" for k in KERNEL_SIZES),
+    "kernel_mean",
+    "rows_per_tile",
+)
+
+
+@dataclass
+class _Totals:
+    """Running sums over the mapped layers of N networks."""
+
+    params: np.ndarray
+    macs: np.ndarray
+    tiles: np.ndarray
+    cells: np.ndarray
+    vectors: np.ndarray  # input vectors over all layers (latency)
+    layers: np.ndarray
+    kernels: dict[int, np.ndarray]
+
+    @classmethod
+    def zeros(cls, n: int) -> _Totals:
+        z = lambda: np.zeros(n)  # noqa: E731
+        return cls(z(), z(), z(), z(), z(), z(), {k: z() for k in KERNEL_SIZES})
+
+
+class FeatureExtractor:
+    """Features of architectures for one task shape and one chip."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, hw: HardwareConfig) -> None:
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.num_classes = int(num_classes)
+        self.hw = hw
+        self.names = (*ENCODING_NAMES, *DERIVED_NAMES)
+
+    def transform(self, encodings: np.ndarray) -> np.ndarray:
+        """``[N, 22]`` encodings -> ``[N, len(names)]`` features."""
+        e = np.asarray(encodings, dtype=np.float64)
+        return np.concatenate([e, self.derived(e)], axis=1)
+
+    def derived(self, e: np.ndarray) -> np.ndarray:
+        n = len(e)
+        column = {name: e[:, i] for i, name in enumerate(ENCODING_NAMES)}
+        m_count = column["M"]
+        channels, height, width = self.input_shape
+        totals = _Totals.zeros(n)
+        h = np.full(n, float(height))
+        w = np.full(n, float(width))
+        depth = np.ones(n)  # the stem
+        widths = [column["out_channel0"]]
+        self._conv(totals, np.full(n, float(channels)), widths[0], h * w, 3, np.ones(n))
+        for m in range(MAX_MACRO_BLOCKS):
+            active = m < m_count
+            repeats = np.where(active, column[f"R{m + 1}"], 0)
+            branches = np.where(active, column[f"B{m + 1}"], 0)
+            block = np.where(active, column[f"convblock{m + 1}"], 0)
+            factor = np.where(active, column[f"widenfact{m + 1}"], 1.0)
+            c_in = widths[-1]
+            c_out = np.maximum(1.0, np.round(c_in * factor))
+            stride = np.where(active & (m >= m_count - 2), 2.0, 1.0)
+            h_out, w_out = np.ceil(h / stride), np.ceil(w / stride)
+            first, rest = branches, branches * np.maximum(repeats - 1, 0)
+            for code, kernels in BLOCK_KERNELS.items():
+                chosen = block == code
+                if not chosen.any():
+                    continue
+                self._branch(
+                    totals, kernels, c_in, c_out, (h, w), (h_out, w_out), np.where(chosen, first, 0)
+                )
+                self._branch(
+                    totals,
+                    kernels,
+                    c_out,
+                    c_out,
+                    (h_out, w_out),
+                    (h_out, w_out),
+                    np.where(chosen, rest, 0),
+                )
+                depth += np.where(chosen, repeats * len(kernels), 0)
+            projection = active & ((stride != 1) | (c_in != c_out))
+            self._conv(totals, c_in, c_out, h_out * w_out, 1, projection.astype(float))
+            h, w = np.where(active, h_out, h), np.where(active, w_out, w)
+            widths.append(np.where(active, c_out, c_in))
+        last = widths[-1]
+        self._linear(totals, last, self.num_classes)
+        stage_widths = np.stack(widths[1:], axis=1)
+        stage_mask = np.arange(MAX_MACRO_BLOCKS)[None, :] < m_count[:, None]
+        kernel_layers = sum(totals.kernels.values())
+        features = {
+            "log_params": np.log10(totals.params),
+            "log_macs": np.log10(totals.macs),
+            "tiles": totals.tiles,
+            "utilization": totals.cells / (totals.tiles * self.hw.tile_rows * self.hw.tile_cols),
+            "energy_nj": totals.macs * ENERGY_PER_MAC_J * 1e9,
+            "latency_us": totals.vectors * MVM_LATENCY_S * 1e6,
+            "depth": depth + 1,  # + the classifier
+            "conv_layers": totals.layers,
+            "branches": np.sum(np.where(stage_mask, e[:, 7:12] * e[:, 2:7], 0), axis=1),
+            "width_min": np.min(np.where(stage_mask, stage_widths, np.inf), axis=1),
+            "width_max": np.max(np.where(stage_mask, stage_widths, -np.inf), axis=1),
+            "width_mean": np.sum(stage_widths * stage_mask, axis=1) / m_count,
+            "width_last": last,
+            "resolution_last": h * w,
+            **{f"kernel{k}_fraction": totals.kernels[k] / kernel_layers for k in KERNEL_SIZES},
+            "kernel_mean": sum(k * totals.kernels[k] for k in KERNEL_SIZES) / kernel_layers,
+            "rows_per_tile": totals.cells / totals.tiles / self.hw.tile_cols,
+        }
+        return np.stack([features[name] for name in DERIVED_NAMES], axis=1)
+
+    def _tiles(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.ceil(rows / self.hw.tile_rows) * np.ceil(cols / self.hw.tile_cols)
+
+    def _conv(self, totals: _Totals, c_in, c_out, positions, kernel: int, count) -> None:
+        """``count`` convolutions (no bias) followed by BN, each ``positions`` output pixels."""
+        rows = c_in * kernel * kernel
+        totals.params += count * (rows * c_out + 2 * c_out)
+        totals.macs += count * rows * c_out * positions
+        totals.tiles += count * self._tiles(rows, c_out)
+        totals.cells += count * rows * c_out
+        totals.vectors += count * positions
+        totals.layers += count
+        totals.kernels[kernel] += count
+
+    def _branch(self, totals, kernels, c_in, c_out, size_in, size_out, count) -> None:
+        """``count`` branches of one block type (see :mod:`search.model`)."""
+        if kernels == (1, 3, 1):  # bottleneck: the 3x3 strides
+            middle = np.maximum(1.0, np.floor(c_out / 4))
+            self._conv(totals, c_in, middle, size_in[0] * size_in[1], 1, count)
+            self._conv(totals, middle, middle, size_out[0] * size_out[1], 3, count)
+            self._conv(totals, middle, c_out, size_out[0] * size_out[1], 1, count)
+            return
+        positions = size_out[0] * size_out[1]
+        self._conv(totals, c_in, c_out, positions, kernels[0], count)
+        self._conv(totals, c_out, c_out, positions, kernels[1], count)
+
+    def _linear(self, totals: _Totals, c_in, classes: int) -> None:
+        totals.params += c_in * classes + classes
+        totals.macs += c_in * classes
+        totals.tiles += self._tiles(c_in, np.full_like(c_in, classes))
+        totals.cells += c_in * classes
+        totals.vectors += 1

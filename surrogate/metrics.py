@@ -1,0 +1,31 @@
+"""Ranking metrics of a surrogate on held-out architectures."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(stats.kendalltau(y_true, y_pred).statistic)
+
+
+def spearman_rho(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(stats.spearmanr(y_true, y_pred).statistic)
+
+
+def top_k_recall(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+    """Fraction of the truly best ``k`` found among the predicted best ``k``."""
+    k = min(k, len(y_true))
+    best = set(np.argsort(-np.asarray(y_true), kind="stable")[:k])
+    predicted = set(np.argsort(-np.asarray(y_pred), kind="stable")[:k])
+    return len(best & predicted) / k if k else 0.0
+
+
+def ranking_report(y_true: np.ndarray, y_pred: np.ndarray, k: int = 10) -> dict[str, float]:
+    return {
+        "kendall_tau": kendall_tau(y_true, y_pred),
+        "spearman_rho": spearman_rho(y_true, y_pred),
+        f"top{k}_recall": top_k_recall(y_true, y_pred, k),
+        "n": len(y_true),
+    }

@@ -1,0 +1,151 @@
+"""Surrogate training data: one database row per verified (architecture, task, chip, seed, budget).
+
+The rows live in the project's SQL database (SQLite by default, PostgreSQL for scale) and can be
+exported to / imported from JSON lines, the format of the data files shipped with the package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Metadata of the surrogate's tables."""
+
+
+class SurrogateSample(Base):
+    __tablename__ = "surrogate_samples"
+    __table_args__ = (
+        UniqueConstraint(
+            "task", "hardware_hash", "arch_id", "seed", "budget_hash", name="uq_surrogate_sample"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(200), index=True)
+    hardware_hash: Mapped[str] = mapped_column(String(64), index=True)
+    hardware: Mapped[dict] = mapped_column(JSON)
+    arch_id: Mapped[str] = mapped_column(String(64))
+    arch: Mapped[dict] = mapped_column(JSON)
+    encoding: Mapped[list] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(Integer)
+    budget_hash: Mapped[str] = mapped_column(String(64))
+    budget: Mapped[dict] = mapped_column(JSON)
+    times: Mapped[list] = mapped_column(JSON)
+    accuracy_mean: Mapped[list] = mapped_column(JSON)
+    accuracy_std: Mapped[list] = mapped_column(JSON)
+    accuracy_1d: Mapped[float] = mapped_column(Float)
+    spread_1d: Mapped[float] = mapped_column(Float)
+    avm: Mapped[float] = mapped_column(Float)
+    digital_accuracy: Mapped[float] = mapped_column(Float)
+    cost: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(200), default="collect")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=lambda: datetime.now(UTC)
+    )
+
+
+FIELDS = [c.name for c in SurrogateSample.__table__.columns if c.name not in ("id", "created_at")]
+KEY = ("task", "hardware_hash", "arch_id", "seed", "budget_hash")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode and a busy timeout for concurrent writers."""
+    engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@dataclass
+class SampleStore:
+    """Reads and writes surrogate samples through an SQLAlchemy engine."""
+
+    engine: Engine
+
+    @classmethod
+    def open(cls, url: str) -> SampleStore:
+        store = cls(make_engine(url))
+        Base.metadata.create_all(store.engine)
+        return store
+
+    def keys(self, task: str, hardware_hash: str, budget_hash: str) -> set[tuple[str, int]]:
+        """(arch_id, seed) of the rows stored for a task, chip and budget."""
+        query = select(SurrogateSample.arch_id, SurrogateSample.seed).where(
+            SurrogateSample.task == task,
+            SurrogateSample.hardware_hash == hardware_hash,
+            SurrogateSample.budget_hash == budget_hash,
+        )
+        with Session(self.engine) as session:
+            return {(arch_id, seed) for arch_id, seed in session.execute(query)}
+
+    def add(self, row: dict[str, Any]) -> bool:
+        """Store one sample; False when a row with the same key is already there."""
+        missing = set(FIELDS) - set(row) - {"source"}
+        if missing:
+            raise ValueError(f"row: missing fields {sorted(missing)}")
+        with Session(self.engine) as session:
+            session.add(SurrogateSample(**{k: row[k] for k in FIELDS if k in row}))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+        return True
+
+    def rows(self, task: str, hardware_hash: str) -> list[dict[str, Any]]:
+        """All samples of a task on a chip, oldest first."""
+        query = (
+            select(SurrogateSample)
+            .where(SurrogateSample.task == task, SurrogateSample.hardware_hash == hardware_hash)
+            .order_by(SurrogateSample.id)
+        )
+        with Session(self.engine) as session:
+            return [{k: getattr(s, k) for k in FIELDS} for s in session.scalars(query)]
+
+    def export_jsonl(self, path: Path, task: str, hardware_hash: str) -> int:
+        rows = self.rows(task, hardware_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        return len(rows)
+
+    def import_jsonl(self, path: Path) -> int:
+        """Add the rows of a JSON-lines file; returns how many were new."""
+        return sum(self.add(row) for row in read_jsonl(path))
+
+
+def read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    with Path(path).open() as file:
+        for number, line in enumerate(file, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{number}: not JSON: {error}") from error

@@ -1,0 +1,142 @@
+"""The evolutionary search: feasibility, durability (kill and resume), reproducibility."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from search.driver import (
+    Constraints,
+    Scorer,
+    SearchConfig,
+    TrialJournal,
+    diverse_top_k,
+    run_search,
+)
+from search.space import SearchSpace
+from simulator import HardwareConfig
+from surrogate.features import FeatureExtractor
+from surrogate.models import Surrogate, SurrogateParams
+
+HW = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
+SPACE = SearchSpace.tiny()
+
+
+@pytest.fixture(scope="module")
+def surrogate(tmp_path_factory):
+    """A surrogate of a synthetic accuracy that grows with size and saturates."""
+    rng = np.random.default_rng(0)
+    encodings = SearchSpace.encode_many([SPACE.sample(rng) for _ in range(200)])
+    extractor = FeatureExtractor((1, 8, 8), 10, HW)
+    size = extractor.transform(encodings)[:, extractor.names.index("log_params")]
+    accuracy = 1 - np.exp(-(size - 2))
+    targets = {"accuracy_1d": accuracy, "avm": 0.01 * size, "spread_1d": 0.01 * size}
+    fitted = Surrogate("digits", (1, 8, 8), 10, HW, SurrogateParams(n_estimators=60, ensemble=2))
+    fitted.fit(encodings, targets)
+    path = tmp_path_factory.mktemp("surrogate") / "model.json"
+    fitted.save(path)
+    fitted.path = path
+    return fitted
+
+
+def test_no_infeasible_candidate_is_returned(surrogate):
+    config = SearchConfig(trials=300, population=30, constraints=Constraints(max_tiles=10))
+    result = run_search(SPACE, surrogate, config)
+    assert len(result.candidates) == 300
+    assert any(not c.feasible for c in result.candidates)  # the limit does bite
+    assert result.pareto and all(c.cost["tiles"] <= 10 for c in result.pareto)
+    chosen = diverse_top_k(result.pareto, 3, Scorer(surrogate, config))
+    assert all(c.feasible for c in chosen)
+    impossible = SearchConfig(trials=60, population=30, constraints=Constraints(max_tiles=1))
+    assert run_search(SPACE, surrogate, impossible).pareto == []
+
+
+def test_front_is_non_dominated_and_top_k_is_diverse(surrogate):
+    config = SearchConfig(trials=400, population=40, constraints=Constraints(max_tiles=40))
+    result = run_search(SPACE, surrogate, config)
+    front = result.pareto
+    for a in front:
+        for b in front:
+            assert not (
+                b.predicted["accuracy_1d"] > a.predicted["accuracy_1d"]
+                and b.cost["tiles"] < a.cost["tiles"]
+            )
+    chosen = diverse_top_k(front, 3, Scorer(surrogate, config))
+    assert len({c.config.id for c in chosen}) == len(chosen) == min(3, len(front))
+    assert chosen[0].predicted["accuracy_1d"] == max(c.predicted["accuracy_1d"] for c in front)
+    if len(front) > 3:
+        assert len({c.cost["tiles"] for c in chosen}) == 3
+
+
+def test_same_seed_same_front(surrogate):
+    config = SearchConfig(trials=200, population=20, constraints=Constraints(max_tiles=30), seed=7)
+    first = [c.config.id for c in run_search(SPACE, surrogate, config).pareto]
+    second = [c.config.id for c in run_search(SPACE, surrogate, config).pareto]
+    assert first == second
+    other = run_search(SPACE, surrogate, config.model_copy(update={"seed": 8}))
+    assert [c.config.id for c in other.candidates] != first
+
+
+def test_a_killed_search_resumes_with_its_trials_kept(surrogate, tmp_path):
+    journal_path = tmp_path / "trials.jsonl"
+    script = textwrap.dedent(f"""
+        import os
+        from search.driver import SearchConfig, Constraints, TrialJournal, run_search
+        from search.space import SearchSpace
+        from surrogate.models import Surrogate
+        surrogate = Surrogate.load({str(surrogate.path)!r})
+        config = SearchConfig(trials=200, population=20, constraints=Constraints(max_tiles=30))
+        def crash(done, total):
+            if done >= 100:
+                os._exit(9)  # killed midway, right after a generation was journaled
+        run_search(SearchSpace.tiny(), surrogate, config, TrialJournal({str(journal_path)!r}),
+                   crash)
+    """)
+    process = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), timeout=120)
+    assert process.returncode == 9
+    before = TrialJournal(journal_path).recover()
+    assert len(before) == 100
+    with journal_path.open("a") as file:
+        file.write('{"number": 100, "par')  # a torn write of the dying process
+    config = SearchConfig(trials=200, population=20, constraints=Constraints(max_tiles=30))
+    resumed = run_search(SPACE, surrogate, config, TrialJournal(journal_path))
+    assert resumed.resumed_trials == 100 and len(resumed.candidates) == 200
+    kept = [c.config.id for c in resumed.candidates[:100]]
+    assert kept == [_id(r) for r in before]
+    again = run_search(SPACE, surrogate, config, TrialJournal(journal_path))
+    assert again.resumed_trials == 200  # nothing left to do
+    assert [c.config.id for c in again.candidates] == [c.config.id for c in resumed.candidates]
+
+
+def _id(record):
+    from search.space import ArchConfig
+
+    return ArchConfig.model_validate(record["architecture"]).id
+
+
+def test_search_config_validates():
+    with pytest.raises(ValueError, match="objectives"):
+        SearchConfig(objectives=("accuracy_1d", "accuracy_1d"))
+    with pytest.raises(ValueError, match="objectives"):
+        SearchConfig(objectives=("speed",))
+    with pytest.raises(ValueError, match="max_tiles"):
+        Constraints(max_tiles=0)
+
+
+def test_nsga3_and_random_samplers_run(surrogate):
+    for algorithm in ("nsga3", "random"):
+        config = SearchConfig(
+            trials=60, population=20, algorithm=algorithm, constraints=Constraints(max_tiles=30)
+        )
+        assert len(run_search(SPACE, surrogate, config).candidates) == 60
+
+
+def test_journal_lines_are_json(surrogate, tmp_path):
+    journal = TrialJournal(tmp_path / "j.jsonl")
+    run_search(SPACE, surrogate, SearchConfig(trials=40, population=20), journal)
+    lines = (tmp_path / "j.jsonl").read_text().splitlines()
+    assert len(lines) == 40 and all("values" in json.loads(line) for line in lines)

@@ -1,0 +1,75 @@
+"""`xbarnas surrogate fit|eval` on a small JSON-lines file of synthetic samples."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from search.space import SearchSpace
+from service.cli import app
+from simulator import HardwareConfig
+
+HW = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
+
+
+def _write_rows(path, n=40):
+    rng = np.random.default_rng(0)
+    with path.open("w") as file:
+        for i in range(n):
+            cfg = SearchSpace.tiny().sample(rng)
+            accuracy = 0.5 + 0.4 * cfg.out_channel0 / 32 + 0.01 * rng.normal()
+            row = {
+                "task": "digits",
+                "hardware_hash": HW.config_hash(),
+                "hardware": HW.model_dump(mode="json"),
+                "arch_id": cfg.id,
+                "arch": cfg.model_dump(mode="json"),
+                "encoding": SearchSpace.encode(cfg).tolist(),
+                "seed": 0,
+                "budget_hash": "b",
+                "budget": {},
+                "times": [1.0, 86400.0],
+                "accuracy_mean": [accuracy, accuracy],
+                "accuracy_std": [0.01, 0.01],
+                "accuracy_1d": accuracy,
+                "spread_1d": 0.01,
+                "avm": 0.01 * i / n,
+                "digital_accuracy": accuracy,
+                "cost": {},
+            }
+            file.write(json.dumps(row) + "\n")
+
+
+def test_fit_then_eval(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    _write_rows(data)
+    model = tmp_path / "model.json"
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["surrogate", "fit", "--data", str(data), "--out", str(model)])
+    assert fitted.exit_code == 0, fitted.output
+    assert "params_baseline_kendall_tau" in fitted.output and model.is_file()
+    evaluated = runner.invoke(
+        app, ["surrogate", "eval", "--model", str(model), "--data", str(data)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.output)
+    assert report["accuracy_1d"]["kendall_tau"] > 0.5 and report["accuracy_1d"]["n"] == 40
+
+
+def test_fit_without_samples_for_the_chip_is_refused(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    _write_rows(data, n=12)
+    result = CliRunner().invoke(
+        app,
+        [
+            "surrogate",
+            "fit",
+            "--data",
+            str(data),
+            "--tile-rows",
+            "512",
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+    )
+    assert result.exit_code != 0 and "no samples" in result.output
