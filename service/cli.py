@@ -77,6 +77,15 @@ class PhaseBars:
         self.close()
 
 
+def _space(name: str):
+    from search.space import SearchSpace
+
+    spaces = {"tiny": SearchSpace.tiny, "full": SearchSpace}
+    if name not in spaces:
+        raise typer.BadParameter(f"space: {name!r} is not one of {sorted(spaces)}")
+    return spaces[name]()
+
+
 def _hardware(preset: str, tile_rows: int, tile_cols: int):
     from simulator import HardwareConfig
 
@@ -102,12 +111,11 @@ def surrogate_collect(
 ) -> None:
     """Verify N spread-out architectures cheaply and store them (resumable)."""
     from search.collect import collect, local_executor
-    from search.space import SearchSpace
     from surrogate.store import SampleStore
 
     hw = _hardware(preset, tile_rows, tile_cols)
     store = SampleStore.open(database or Settings().database_url)
-    bounds = SearchSpace.tiny() if space == "tiny" else SearchSpace()
+    bounds = _space(space)
     with local_executor(workers) as executor, PhaseBars() as bars:
         report = collect(
             task,
@@ -232,7 +240,6 @@ def search(
     from search.collect import local_executor
     from search.driver import Constraints, SearchConfig, TrialJournal
     from search.pipeline import ensure_surrogate, search_and_verify
-    from search.space import SearchSpace
     from search.training import TrainConfig
     from search.verify import Budget
     from surrogate.store import SampleStore
@@ -258,7 +265,7 @@ def search(
     unknown = set(baseline) - {"random", "resnet8"}
     if unknown:
         raise typer.BadParameter(f"baseline: unknown {sorted(unknown)}; use random, resnet8")
-    bounds = SearchSpace.tiny() if space == "tiny" else SearchSpace()
+    bounds = _space(space)
     settings = Settings()
     store = SampleStore.open(database or settings.database_url)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -67,21 +68,23 @@ class IdealDevice:
         return g_prog
 
 
-class PCMDevice:
+@dataclass
+class ScaledDevice:
+    """A device with the conductance range and the multipliers of its noise sources."""
+
+    g_max: float
+    prog_noise_scale: float = 1.0
+    read_noise_scale: float = 1.0
+    drift_scale: float = 1.0
+
+
+class PCMDevice(ScaledDevice):
     """Phase-change memory: conductance-dependent programming noise, power-law drift, 1/f noise."""
 
     PROG_COEFFICIENTS = (0.26348, 1.9650, -1.1731)  # uS at g_max = 25 uS, in u = g_target / g_max
     G_MAX_REFERENCE = 25.0
     T0 = 20.0  # s, first read after programming
     T_READ = 250e-9  # s, read duration of the 1/f fit
-
-    def __init__(
-        self, g_max: float, prog_noise_scale: float, read_noise_scale: float, drift_scale: float
-    ) -> None:
-        self.g_max = g_max
-        self.prog_noise_scale = prog_noise_scale
-        self.read_noise_scale = read_noise_scale
-        self.drift_scale = drift_scale
 
     def programming_std(self, g_target: Tensor) -> Tensor:
         """sigma_prog(u) = (0.26348 + 1.9650 u - 1.1731 u^2) * g_max / 25, in uS."""
@@ -113,7 +116,7 @@ class PCMDevice:
         return (g_drift + sigma * _normal(g_prog, generator)).clamp(min=0.0)
 
 
-class RRAMDevice:
+class RRAMDevice(ScaledDevice):
     """Resistive RAM after Wan et al. (Nature 2022), as fitted in aihwkit.
 
     The spread of conductances around their target grows after programming (relaxation) and is
@@ -131,14 +134,6 @@ class RRAMDevice:
     )
     G_MAX_REFERENCE = 40.0
     READ_NOISE = 0.01  # fraction of g_max
-
-    def __init__(
-        self, g_max: float, prog_noise_scale: float, read_noise_scale: float, drift_scale: float
-    ) -> None:
-        self.g_max = g_max
-        self.prog_noise_scale = prog_noise_scale
-        self.read_noise_scale = read_noise_scale
-        self.drift_scale = drift_scale
 
     def spread(self, g_target: Tensor, t: float) -> Tensor:
         """Std (uS) of the conductance around its target, t seconds after programming."""
