@@ -25,7 +25,7 @@ from search.space import ArchConfig, SearchSpace
 from search.tasks import load_task
 from search.verify import Budget, VerificationResult
 from simulator import HardwareConfig
-from surrogate.fitting import fit_surrogate, shipped_surrogate
+from surrogate.fitting import fit_surrogate, refit, shipped_surrogate
 from surrogate.models import Surrogate
 from surrogate.store import SampleStore
 
@@ -202,3 +202,11 @@ def search_and_verify(
         else:
             pipeline.baselines["resnet8"] = []
     return pipeline
+
+
+def refit_surrogate(
+    task_name: str, hw: HardwareConfig, store: SampleStore, models_dir: Path
+) -> Surrogate:
+    """Feed verified results back: refit the task's surrogate with every stored row."""
+    task = load_task(task_name)
+    return refit(store, task_name, task.input_shape, task.num_classes, hw, models_dir)

@@ -231,6 +231,10 @@ def search(
     seed: int = typer.Option(0, help="Seed of search and verification."),
     baseline: list[str] = typer.Option([], help="Also verify: random, resnet8 (repeatable)."),
     workers: int = typer.Option(2, help="Worker processes for verification."),
+    refit: bool = typer.Option(True, help="Refit the surrogate with the verified results."),
+    mutation_prob: float = typer.Option(None, help="NSGA mutation probability (1/params)."),
+    crossover: str = typer.Option("uniform", help="NSGA crossover operator."),
+    crossover_prob: float = typer.Option(0.9, help="NSGA crossover probability."),
     database: str = DATABASE,
     out: Path = typer.Option(Path("search-results"), help="Folder for the result files."),
 ) -> None:
@@ -239,7 +243,7 @@ def search(
 
     from search.collect import local_executor
     from search.driver import Constraints, SearchConfig, TrialJournal
-    from search.pipeline import ensure_surrogate, search_and_verify
+    from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
     from search.training import TrainConfig
     from search.verify import Budget
     from surrogate.store import SampleStore
@@ -257,6 +261,9 @@ def search(
             trials=trials,
             population=population,
             algorithm=algorithm,
+            mutation_prob=mutation_prob,
+            crossover=crossover,
+            crossover_prob=crossover_prob,
             seed=seed,
         )
         budget = Budget(train=TrainConfig(epochs=epochs, seed=seed), mc_samples=mc_samples)
@@ -294,6 +301,9 @@ def search(
             tuple(baseline),
             progress,
         )
+    if refit:
+        refitted = refit_surrogate(task, hw, store, settings.data_dir / "surrogates")
+        typer.echo(f"surrogate refitted on {refitted.metadata['n_samples']} architectures")
     _print_tables(result, config.objectives)
     (out / "pareto.json").write_text(
         json.dumps([c.to_dict() for c in result.search.pareto], indent=1)

@@ -11,7 +11,7 @@ import numpy as np
 from simulator import HardwareConfig
 from surrogate.metrics import kendall_tau, ranking_report
 from surrogate.models import TARGETS, Surrogate, SurrogateParams
-from surrogate.store import SampleStore
+from surrogate.store import SampleStore, read_jsonl
 
 MODELS_DIR = Path(__file__).parent / "models"
 DATA_DIR = Path(__file__).parent / "data"
@@ -91,16 +91,29 @@ def fit_surrogate(
     return surrogate
 
 
-def refit_from_store(
+def refit(
     store: SampleStore,
     task: str,
     input_shape: Sequence[int],
     num_classes: int,
     hw: HardwareConfig,
+    models_dir: Path,
 ) -> Surrogate:
-    """Refit a task's surrogate on everything stored for it (collected and job-verified rows)."""
+    """Refit a task's surrogate on everything known for it: the rows stored in the database
+    (collected and job-verified) and the shipped data for this chip, if any; saved into
+    ``models_dir``, where the pipeline looks first."""
     rows = store.rows(task, hw.config_hash())
-    return fit_surrogate(rows, task, input_shape, num_classes, hw)
+    shipped = DATA_DIR / f"{task}-{hw.config_hash()}.jsonl"
+    if shipped.is_file():
+        stored = {(r["arch_id"], r["seed"], r["budget_hash"]) for r in rows}
+        rows += [
+            r
+            for r in read_jsonl(shipped)
+            if (r["arch_id"], r["seed"], r["budget_hash"]) not in stored
+        ]
+    surrogate = fit_surrogate(rows, task, input_shape, num_classes, hw)
+    surrogate.save(models_dir / f"{task}-{hw.config_hash()}.json")
+    return surrogate
 
 
 def shipped_surrogate(task: str, hw: HardwareConfig) -> Surrogate | None:

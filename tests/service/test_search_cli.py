@@ -49,6 +49,10 @@ def test_search_in_the_terminal(tmp_path, monkeypatch):
     summary = json.loads((out / "verified.json").read_text())
     assert len(summary["verified"]) == 1 and len(summary["baselines"]["resnet8"]) == 1
     assert len((out / "trials.jsonl").read_text().splitlines()) == 100
+    assert "surrogate refitted on" in result.output  # 320 shipped + the verified ones
+    refitted = list((tmp_path / "data" / "surrogates").glob("digits-*.json"))
+    assert len(refitted) == 1
+    assert json.loads(refitted[0].read_text())["metadata"]["n_samples"] == 322
 
 
 def test_bad_options_are_refused(tmp_path):

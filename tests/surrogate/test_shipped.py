@@ -11,7 +11,7 @@ from surrogate.metrics import kendall_tau
 from surrogate.store import read_jsonl
 
 HW = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
-DATA = DATA_DIR / "digits-pcm-256x256.jsonl"
+DATA = DATA_DIR / f"digits-{HW.config_hash()}.jsonl"
 
 
 def test_shipped_model_meets_its_ranking_target():
