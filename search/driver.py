@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,12 +27,6 @@ from surrogate.models import Surrogate
 
 Objective = Literal["accuracy_1d", "avm", "tiles", "energy", "latency", "params"]
 MAXIMIZED = {"accuracy_1d"}
-FEATURE_OF = {
-    "tiles": "tiles",
-    "energy": "energy_nj",
-    "latency": "latency_us",
-    "params": "log_params",
-}
 
 
 class Constraints(BaseModel):
@@ -190,8 +185,6 @@ class SearchResult:
     candidates: list[Candidate]
     pareto: list[Candidate]
     resumed_trials: int = 0
-    config: SearchConfig | None = None
-    objectives: tuple[str, ...] = field(default_factory=tuple)
 
     def feasible(self) -> list[Candidate]:
         return [c for c in self.candidates if c.feasible]
@@ -219,7 +212,9 @@ def _sampler(config: SearchConfig):
     if config.algorithm == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
     if config.algorithm == "nsga3":
-        return optuna.samplers.NSGAIIISampler(**common)
+        with warnings.catch_warnings():  # "experimental" in Optuna: we rely on its documented API
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.NSGAIIISampler(**common)
     return optuna.samplers.NSGAIISampler(**common)
 
 
@@ -264,9 +259,7 @@ def run_search(
             )
         if progress:
             progress(len(candidates), config.trials)
-    return SearchResult(
-        candidates, pareto_front(candidates, scorer), resumed, config, config.objectives
-    )
+    return SearchResult(candidates, pareto_front(candidates, scorer), resumed)
 
 
 def _record(trial: optuna.Trial, candidate: Candidate, values: list[float]) -> dict[str, Any]:
