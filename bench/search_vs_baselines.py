@@ -28,16 +28,24 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--objectives", default="accuracy_1d,tiles")
     args = parser.parse_args()
     hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
     surrogate = shipped_surrogate("digits", hw)
     best: dict[str, list[float]] = {"search": [], "random": [], "resnet8": []}
-    print(f"digits, pcm 256x256, <= 64 tiles, {args.trials} trials, top-{args.top_k} verified")
+    print(
+        f"digits, pcm 256x256, <= 64 tiles, {args.trials} trials, top-{args.top_k} verified, "
+        f"objectives {args.objectives}"
+    )
     print(f"{'seed':>4s} {'search':>8s} {'random':>8s} {'resnet8':>8s}  best search architecture")
     with local_executor(args.workers) as executor:
         for seed in range(args.seeds):
             config = SearchConfig(
-                trials=args.trials, population=50, seed=seed, constraints=Constraints(max_tiles=64)
+                trials=args.trials,
+                population=50,
+                seed=seed,
+                objectives=tuple(args.objectives.split(",")),
+                constraints=Constraints(max_tiles=64),
             )
             budget = Budget(train=TrainConfig(seed=seed))
             result = search_and_verify(

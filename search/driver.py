@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -285,39 +285,64 @@ def _frozen(record: dict[str, Any], distributions: dict[str, Any]) -> FrozenTria
     )
 
 
-def pareto_front(candidates: Sequence[Candidate], scorer: Scorer) -> list[Candidate]:
-    """The feasible non-dominated candidates (one per architecture), best accuracy first."""
+def _feasible_unique(candidates: Sequence[Candidate]) -> list[Candidate]:
     unique: dict[str, Candidate] = {}
     for c in candidates:
         if c.feasible:
             unique.setdefault(c.config.id, c)
-    pool = list(unique.values())
+    return list(unique.values())
+
+
+def _fronts(pool: list[Candidate], scorer: Scorer) -> Iterator[list[Candidate]]:
+    """Successive non-dominated fronts of ``pool`` (first the Pareto front), computed lazily."""
+    signs = np.array([-1.0 if o in MAXIMIZED else 1.0 for o in scorer.config.objectives])
+    values = np.array([scorer.values(c) for c in pool]).reshape(len(pool), -1) * signs
+    remaining = np.arange(len(pool))
+    while len(remaining):
+        v = values[remaining]
+        better_or_equal = np.all(v[None, :, :] <= v[:, None, :], axis=2)
+        strictly_better = np.any(v[None, :, :] < v[:, None, :], axis=2)
+        dominated = np.any(better_or_equal & strictly_better, axis=1)
+        yield [pool[i] for i in remaining[~dominated]]
+        remaining = remaining[dominated]
+
+
+def pareto_front(candidates: Sequence[Candidate], scorer: Scorer) -> list[Candidate]:
+    """The feasible non-dominated candidates (one per architecture), best accuracy first."""
+    pool = _feasible_unique(candidates)
     if not pool:
         return []
-    signs = np.array([-1.0 if o in MAXIMIZED else 1.0 for o in scorer.config.objectives])
-    values = np.array([scorer.values(c) for c in pool]) * signs  # all minimized
-    dominated = np.zeros(len(pool), dtype=bool)
-    for i in range(len(pool)):
-        better_or_equal = np.all(values <= values[i], axis=1)
-        strictly_better = np.any(values < values[i], axis=1)
-        dominated[i] = np.any(better_or_equal & strictly_better)
-    front = [c for c, d in zip(pool, dominated, strict=True) if not d]
-    return sorted(front, key=lambda c: -c.predicted["accuracy_1d"])
+    return sorted(next(_fronts(pool, scorer)), key=lambda c: -c.predicted["accuracy_1d"])
 
 
-def diverse_top_k(front: Sequence[Candidate], k: int, scorer: Scorer) -> list[Candidate]:
-    """``k`` candidates spread along the front: the most accurate first, then each next one the
-    farthest (in normalized objective space) from those already chosen."""
-    if len(front) <= k:
-        return list(front)
-    values = np.array([scorer.values(c) for c in front])
+def diverse_top_k(candidates: Sequence[Candidate], k: int, scorer: Scorer) -> list[Candidate]:
+    """``k`` distinct feasible candidates from the best fronts, not near-duplicates.
+
+    With one objective: the ``k`` best. With several: spread along the Pareto front (extended by
+    the next fronts when it holds fewer than ``k``): the most accurate first, then each next one
+    the farthest, in normalized objective space, from those already chosen.
+    """
+    pool = _feasible_unique(candidates)
+    if not pool:
+        return []
+    if len(scorer.config.objectives) == 1:
+        sign = -1.0 if scorer.config.objectives[0] in MAXIMIZED else 1.0
+        return sorted(pool, key=lambda c: sign * scorer.values(c)[0])[:k]
+    chosen_pool: list[Candidate] = []
+    for front in _fronts(pool, scorer):
+        if len(chosen_pool) >= k:
+            break
+        chosen_pool += front
+    if len(chosen_pool) <= k:
+        return sorted(chosen_pool, key=lambda c: -c.predicted["accuracy_1d"])
+    values = np.array([scorer.values(c) for c in chosen_pool])
     span = values.max(0) - values.min(0)
     normalized = (values - values.min(0)) / np.where(span > 0, span, 1)
-    chosen = [int(np.argmax([c.predicted["accuracy_1d"] for c in front]))]
+    chosen = [int(np.argmax([c.predicted["accuracy_1d"] for c in chosen_pool]))]
     while len(chosen) < k:
         distance = np.min(
             np.linalg.norm(normalized[:, None, :] - normalized[None, chosen, :], axis=2), axis=1
         )
         distance[chosen] = -1
         chosen.append(int(np.argmax(distance)))
-    return [front[i] for i in chosen]
+    return [chosen_pool[i] for i in chosen]

@@ -157,7 +157,7 @@ def search_and_verify(
     (``random``: random search with the same trials and K; ``resnet8``)."""
     result = run_search(space, surrogate, config, journal, PhaseClock("search", progress))
     scorer = Scorer(surrogate, config)
-    chosen = diverse_top_k(result.pareto, top_k, scorer)
+    chosen = diverse_top_k(result.candidates, top_k, scorer)
     verified = verify_candidates(
         [c.config for c in chosen], task_name, hw, budget, executor, store, "search", progress
     )
@@ -169,7 +169,7 @@ def search_and_verify(
         random_result = run_search(
             space, surrogate, random_config, None, PhaseClock("random search", progress)
         )
-        random_chosen = diverse_top_k(random_result.pareto, top_k, scorer)
+        random_chosen = diverse_top_k(random_result.candidates, top_k, scorer)
         random_verified = verify_candidates(
             [c.config for c in random_chosen],
             task_name,

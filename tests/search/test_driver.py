@@ -49,8 +49,8 @@ def test_no_infeasible_candidate_is_returned(surrogate):
     assert len(result.candidates) == 300
     assert any(not c.feasible for c in result.candidates)  # the limit does bite
     assert result.pareto and all(c.cost["tiles"] <= 10 for c in result.pareto)
-    chosen = diverse_top_k(result.pareto, 3, Scorer(surrogate, config))
-    assert all(c.feasible for c in chosen)
+    chosen = diverse_top_k(result.candidates, 3, Scorer(surrogate, config))
+    assert len(chosen) == 3 and all(c.feasible for c in chosen)
     impossible = SearchConfig(trials=60, population=30, constraints=Constraints(max_tiles=1))
     assert run_search(SPACE, surrogate, impossible).pareto == []
 
@@ -65,11 +65,18 @@ def test_front_is_non_dominated_and_top_k_is_diverse(surrogate):
                 b.predicted["accuracy_1d"] > a.predicted["accuracy_1d"]
                 and b.cost["tiles"] < a.cost["tiles"]
             )
-    chosen = diverse_top_k(front, 3, Scorer(surrogate, config))
-    assert len({c.config.id for c in chosen}) == len(chosen) == min(3, len(front))
+    chosen = diverse_top_k(result.candidates, 3, Scorer(surrogate, config))
+    assert len({c.config.id for c in chosen}) == len(chosen) == 3
     assert chosen[0].predicted["accuracy_1d"] == max(c.predicted["accuracy_1d"] for c in front)
     if len(front) > 3:
-        assert len({c.cost["tiles"] for c in chosen}) == 3
+        assert {c.config.id for c in chosen} <= {c.config.id for c in front}
+        assert len({c.cost["tiles"] for c in chosen}) == 3  # spread along the front
+    single = config.model_copy(update={"objectives": ("accuracy_1d",)})
+    best = diverse_top_k(result.candidates, 4, Scorer(surrogate, single))
+    feasible = sorted(
+        {c.config.id: c.predicted["accuracy_1d"] for c in result.feasible()}.values(), reverse=True
+    )
+    assert [c.predicted["accuracy_1d"] for c in best] == feasible[:4]
 
 
 def test_same_seed_same_front(surrogate):
