@@ -64,6 +64,16 @@ def test_rows_are_unique_per_key(tmp_path):
         store.add({"task": "digits"})
 
 
+def test_rows_on_postgresql(postgres_url):
+    store = SampleStore.open(postgres_url.render_as_string(hide_password=False))
+    assert store.add(_row("p1")) and not store.add(_row("p1"))
+    assert store.add(_row("p2", cost={"tiles": 7, "layers": [{"name": "fc"}]}))
+    rows = store.rows("digits", HW.config_hash())
+    assert [r["arch_id"] for r in rows] == ["p1", "p2"]
+    assert rows[1]["cost"]["layers"][0]["name"] == "fc"
+    assert store.keys("digits", HW.config_hash(), "b") == {("p1", 0), ("p2", 0)}
+
+
 def test_jsonl_round_trip(tmp_path):
     store = SampleStore.open(f"sqlite:///{tmp_path / 'a.sqlite'}")
     store.add(_row("a1"))
