@@ -115,7 +115,7 @@ def verify_job(
         HardwareConfig.model_validate_json(hw_json),
         Budget.model_validate_json(budget_json),
     )
-    return result.to_dict()
+    return result.to_dict(with_weights=True)
 
 
 def submit_verification(

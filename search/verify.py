@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import asdict, dataclass, field
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from search.model import build_model
 from search.space import ArchConfig
 from search.tasks import Task
 from search.training import TrainConfig, accuracy, train
-from simulator import DEFAULT_TIMES, HardwareConfig, cost, default_device, evaluate
+from simulator import (
+    DEFAULT_TIMES,
+    HardwareConfig,
+    calibrate_input_ranges,
+    cost,
+    default_device,
+    evaluate,
+)
 
 ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
 
@@ -56,13 +65,18 @@ class VerificationResult:
     eval_seconds: float
     epochs: int
     curves: list[dict[str, float]] = field(default_factory=list)
+    weights: bytes = b""  # torch.save of the trained analog model's state_dict
 
     def accuracy_at(self, t: float) -> tuple[float, float]:
         i = self.times.index(t)
         return self.accuracy_mean[i], self.accuracy_std[i]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, with_weights: bool = False) -> dict:
+        """Plain data (JSON-ready without the weights, which only travel between processes)."""
+        data = asdict(self)
+        if not with_weights:
+            data.pop("weights")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> VerificationResult:
@@ -83,9 +97,16 @@ def verify(
     trained = train(model, task, hw, budget.train)
     digital = accuracy(trained.model, task, "test", device)
     start = time.perf_counter()
-    calibration = (
-        x for x, _ in task.batches("train", 256, device=device, limit=budget.calibration_examples)
-    )
+    if hw.input_range is None:  # DAC ranges from training data, kept in the exported weights
+        calibrate_input_ranges(
+            trained.model,
+            (
+                x
+                for x, _ in task.batches(
+                    "train", 256, device=device, limit=budget.calibration_examples
+                )
+            ),
+        )
     result = evaluate(
         trained.model,
         (task.prepare(task.test.x, device), task.test.y.to(device)),
@@ -93,7 +114,6 @@ def verify(
         times=budget.times,
         n_samples=budget.mc_samples,
         seed=seed,
-        calibration_data=calibration,
     )
     eval_seconds = time.perf_counter() - start
     mean = dict(zip(result.times, result.mean, strict=True))
@@ -113,4 +133,11 @@ def verify(
         eval_seconds=eval_seconds,
         epochs=trained.epochs,
         curves=trained.curves,
+        weights=_state_bytes(trained.model),
     )
+
+
+def _state_bytes(model: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()

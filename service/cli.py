@@ -317,7 +317,28 @@ def search(
         "baselines": {k: [v.to_dict() for v in vs] for k, vs in result.baselines.items()},
     }
     (out / "verified.json").write_text(json.dumps(summary, indent=1))
-    typer.echo(f"\nfiles: {out / 'pareto.json'}, {out / 'verified.json'}, {out / 'trials.jsonl'}")
+    _write_models(result, task, hw, out / "models")
+    typer.echo(
+        f"\nfiles: {out / 'pareto.json'}, {out / 'verified.json'}, {out / 'trials.jsonl'}, "
+        f"{out / 'models'} (ONNX and analog bundles of the verified candidates)"
+    )
+
+
+def _write_models(result, task_name: str, hw, folder: Path) -> None:
+    """ONNX and the analog bundle of every verified search candidate."""
+    from search.space import ArchConfig
+    from search.tasks import load_task
+    from service.exports import export
+
+    task = load_task(task_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for verified in result.verified:
+        cfg = ArchConfig.model_validate(verified.result.arch)
+        for fmt in ("onnx", "analog"):
+            exported = export(
+                fmt, cfg, task.input_shape, task.num_classes, hw, verified.result.weights
+            )
+            (folder / exported.filename).write_bytes(exported.content)
 
 
 def _print_tables(result, objectives) -> None:

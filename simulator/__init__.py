@@ -15,8 +15,10 @@ from simulator.convert import (
     hardware_of,
     program,
     to_analog,
+    to_digital,
 )
 from simulator.cost import CostReport, LayerCost, cost
+from simulator.deploy import deployment_bundle
 from simulator.device import default_device
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
@@ -36,10 +38,12 @@ __all__ = [
     "calibrate_input_ranges",
     "cost",
     "default_device",
+    "deployment_bundle",
     "drift",
     "evaluate",
     "exact_weights",
     "hardware_of",
     "program",
     "to_analog",
+    "to_digital",
 ]

@@ -120,3 +120,39 @@ def calibrate_input_ranges(model: nn.Module, inputs: Iterable[Tensor]) -> nn.Mod
         if not layer.calibrated:
             raise ValueError("inputs: no calibration data reached every analog layer")
     return model
+
+
+def to_digital(model: nn.Module) -> nn.Module:
+    """A copy of an analog model with plain ``nn.Linear``/``nn.Conv2d`` holding its float weights
+    (what ONNX or TorchScript exports of the trained network carry)."""
+    digital = copy.deepcopy(model)
+    if isinstance(digital, AnalogLayer):
+        return _digital_layer(digital)
+    for parent in digital.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, AnalogLayer):
+                setattr(parent, name, _digital_layer(child))
+    return digital
+
+
+def _digital_layer(layer: AnalogLayer) -> nn.Module:
+    weight = layer.weight.detach()
+    bias = layer.bias is not None
+    if isinstance(layer, AnalogConv2d):
+        module: nn.Module = nn.Conv2d(
+            weight.shape[1],
+            weight.shape[0],
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            bias=bias,
+        )
+    else:
+        module = nn.Linear(weight.shape[1], weight.shape[0], bias=bias)
+    module = module.to(weight.device)
+    with torch.no_grad():
+        module.weight.copy_(weight)
+        if bias:
+            module.bias.copy_(layer.bias.detach())
+    return module.train(layer.training)

@@ -49,6 +49,8 @@ def test_search_in_the_terminal(tmp_path, monkeypatch):
     summary = json.loads((out / "verified.json").read_text())
     assert len(summary["verified"]) == 1 and len(summary["baselines"]["resnet8"]) == 1
     assert len((out / "trials.jsonl").read_text().splitlines()) == 100
+    models = sorted(p.name for p in (out / "models").iterdir())
+    assert len(models) == 2 and models[0].endswith("-analog.zip") and models[1].endswith(".onnx")
     assert "surrogate refitted on" in result.output  # 320 shipped + the verified ones
     refitted = list((tmp_path / "data" / "surrogates").glob("digits-*.json"))
     assert len(refitted) == 1

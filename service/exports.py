@@ -1,0 +1,104 @@
+"""Downloads of a verified architecture: ONNX, TorchScript, state_dict, JSON, analog bundle."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from search.model import build_model
+from search.space import ArchConfig
+from simulator import HardwareConfig, deployment_bundle, to_analog, to_digital
+
+FORMATS = ("onnx", "torchscript", "state_dict", "json", "analog")
+
+
+@dataclass(frozen=True)
+class Export:
+    content: bytes
+    filename: str
+    media_type: str
+
+
+@dataclass(frozen=True)
+class _Shape:
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+
+def trained_models(
+    cfg: ArchConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    hw: HardwareConfig,
+    weights: bytes,
+) -> tuple[nn.Module, nn.Module]:
+    """The verified network rebuilt from its stored weights: (analog, digital), in eval mode."""
+    analog = to_analog(build_model(cfg, _Shape(tuple(input_shape), num_classes)), hw)
+    state = torch.load(io.BytesIO(weights), map_location="cpu")
+    analog.load_state_dict(state)
+    return analog.eval(), to_digital(analog).eval()
+
+
+def export(
+    fmt: str,
+    cfg: ArchConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    hw: HardwareConfig,
+    weights: bytes,
+) -> Export:
+    """One download of a trained architecture; ``fmt`` is one of ``FORMATS``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    stem = f"xbarnas-{cfg.id}"
+    if fmt == "json":
+        document = {
+            "architecture": cfg.model_dump(mode="json"),
+            "id": cfg.id,
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "hardware": hw.model_dump(mode="json"),
+        }
+        return Export(json.dumps(document, indent=1).encode(), f"{stem}.json", "application/json")
+    analog, digital = trained_models(cfg, input_shape, num_classes, hw, weights)
+    example = torch.zeros(1, *input_shape)
+    buffer = io.BytesIO()
+    # torch deprecates TorchScript and its TorchScript-based ONNX exporter; both formats are
+    # still what deployment tools read, so they are produced on purpose, quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _serialize(fmt, stem, analog, digital, example, hw, buffer)
+
+
+def _serialize(
+    fmt: str,
+    stem: str,
+    analog: nn.Module,
+    digital: nn.Module,
+    example: torch.Tensor,
+    hw: HardwareConfig,
+    buffer: io.BytesIO,
+) -> Export:
+    if fmt == "analog":
+        return Export(deployment_bundle(analog, hw), f"{stem}-analog.zip", "application/zip")
+    if fmt == "state_dict":
+        torch.save(digital.state_dict(), buffer)
+        return Export(buffer.getvalue(), f"{stem}.pt", "application/octet-stream")
+    if fmt == "torchscript":
+        torch.jit.save(torch.jit.trace(digital, example), buffer)
+        return Export(buffer.getvalue(), f"{stem}.torchscript.pt", "application/octet-stream")
+    torch.onnx.export(
+        digital,
+        (example,),
+        buffer,
+        dynamo=False,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+    )
+    return Export(buffer.getvalue(), f"{stem}.onnx", "application/octet-stream")
