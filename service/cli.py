@@ -14,6 +14,8 @@ from service.settings import Settings
 app = typer.Typer(help="xbarnas: architecture search for analog in-memory-computing chips.")
 surrogate_app = typer.Typer(help="Collect data for, fit and evaluate accuracy surrogates.")
 app.add_typer(surrogate_app, name="surrogate")
+db_app = typer.Typer(help="The service database.")
+app.add_typer(db_app, name="db")
 
 PRESET = typer.Option("pcm", help="Hardware preset: pcm, rram or ideal.")
 TILE_ROWS = typer.Option(256, help="Crossbar tile rows.")
@@ -43,9 +45,12 @@ def serve(
     port: int = typer.Option(None, help="Port (default: XBARNAS_PORT or 8000)."),
 ) -> None:
     """Start the API server on the embedded defaults."""
+    from service.db import upgrade
+
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
+    upgrade(settings.database_url)
     typer.echo(f"xbarnas {__version__} serving on http://{host}:{port} (docs at /docs)")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
 
@@ -75,6 +80,16 @@ class PhaseBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: str = DATABASE) -> None:
+    """Apply the migrations: bring the database to the newest schema."""
+    from service.db import upgrade
+
+    url = database or Settings().database_url
+    upgrade(url)
+    typer.echo(f"database at {url} is up to date")
 
 
 def _space(name: str):
