@@ -1,20 +1,51 @@
-"""The FastAPI application. For now: health and service information; the API grows here."""
+"""The FastAPI application: REST API under /v1 and, in `xbarnas serve`, the job runner."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from service import __version__
+from service.db import Database, upgrade
+from service.routers import catalog, jobs
+from service.runner import Runner, make_executor
+from service.settings import Settings
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        upgrade(settings.database_url)
+        app.state.database = Database(settings.database_url)
+        runner = thread = None
+        if settings.runner:
+            executor = make_executor(settings)
+            runner = Runner(settings, app.state.database, executor)
+            thread = threading.Thread(target=runner.run_forever, name="xbarnas-runner", daemon=True)
+            thread.start()
+        yield
+        if runner is not None:
+            runner.stop()
+            thread.join(timeout=30)
+            runner.executor.shutdown(cancel_futures=True)
+
     app = FastAPI(
         title="xbarnas",
         version=__version__,
         description="Neural-architecture search for analog in-memory-computing chips.",
+        lifespan=lifespan,
     )
+    app.state.settings = settings
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """Liveness probe."""
         return {"status": "ok", "version": __version__}
 
+    app.include_router(jobs.router)
+    app.include_router(catalog.router)
     return app

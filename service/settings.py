@@ -1,6 +1,7 @@
 """Service configuration from ``XBARNAS_*`` environment variables."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -9,7 +10,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XBARNAS_")
 
     database_url: str = "sqlite:///./xbarnas.db"
-    executor: str = "local"
+    executor: Literal["local", "threads"] = "local"  # process pool, or threads in the server
+    workers: int = 2
     data_dir: Path = Path("./data")
     host: str = "127.0.0.1"
     port: int = 8000
+    runner: bool = True  # run jobs inside `xbarnas serve`
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0

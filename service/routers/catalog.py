@@ -1,0 +1,75 @@
+"""/v1/tasks and /v1/architectures: what can be searched, and what was found."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from search.space import ArchConfig
+from search.tasks import BUILTIN_TASKS, load_task
+from service.deps import get_session
+from service.exports import FORMATS, export
+from service.models import Candidate, Job
+from service.routers.jobs import candidate_out
+from service.schemas import CandidateOut, JobCreate, TaskOut
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@router.get("/tasks", response_model=list[TaskOut])
+def tasks() -> list[TaskOut]:
+    return [TaskOut(name=name, description=text) for name, (_, text) in BUILTIN_TASKS.items()]
+
+
+def _verified(session: Session, architecture_id: str) -> Candidate:
+    candidate = session.scalars(
+        select(Candidate)
+        .where(Candidate.architecture_id == architecture_id, Candidate.weights.is_not(None))
+        .order_by(Candidate.created_at.desc())
+        .limit(1)
+    ).first()
+    if candidate is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"architecture {architecture_id} has no verified model",
+        )
+    return candidate
+
+
+@router.get("/architectures/{architecture_id}", response_model=CandidateOut)
+def architecture(architecture_id: str, session: SessionDep) -> CandidateOut:
+    return candidate_out(_verified(session, architecture_id))
+
+
+@router.get("/architectures/{architecture_id}/export")
+def export_architecture(
+    architecture_id: str,
+    session: SessionDep,
+    format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")] = "onnx",
+) -> Response:
+    """Download the verified network: ONNX, TorchScript, state_dict, JSON or analog bundle."""
+    if format not in FORMATS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"format: {format!r} is not one of {', '.join(FORMATS)}",
+        )
+    candidate = _verified(session, architecture_id)
+    request = JobCreate.model_validate(session.get(Job, candidate.job_id).request)
+    task = load_task(request.task)
+    exported = export(
+        format,
+        ArchConfig.model_validate(candidate.architecture),
+        task.input_shape,
+        task.num_classes,
+        request.hardware.config(),
+        candidate.weights,
+    )
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )

@@ -1,0 +1,109 @@
+"""/v1/jobs: submit, list, inspect, cancel jobs; their candidates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.deps import get_session
+from service.models import Candidate, Job
+from service.schemas import CandidateOut, DriftAccuracy, JobCreate, JobOut, JobPage
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
+    return job
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def submit(body: JobCreate, response: Response, session: SessionDep) -> Job:
+    """Queue a search job; its progress is at the returned Location."""
+    job = Job(request=body.model_dump(mode="json"))
+    session.add(job)
+    session.commit()
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> JobPage:
+    """Jobs, newest first."""
+    total = session.scalar(select(func.count()).select_from(Job))
+    jobs = session.scalars(
+        select(Job).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
+    ).all()
+    return JobPage(
+        items=[JobOut.model_validate(j) for j in jobs], total=total, offset=offset, limit=limit
+    )
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, session: SessionDep) -> Job:
+    return _job(session, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel(job_id: str, session: SessionDep) -> Job:
+    """Cancel a job: at once when queued, at the runner's next progress report when running."""
+    job = _job(session, job_id)
+    if job.status in ("succeeded", "failed", "cancelled"):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"job {job_id} has already {job.status}"
+        )
+    job.cancel_requested = True
+    if job.status == "queued":
+        job.status = job.phase = "cancelled"
+    session.commit()
+    return job
+
+
+@router.get("/{job_id}/candidates", response_model=list[CandidateOut])
+def candidates(job_id: str, session: SessionDep) -> list[CandidateOut]:
+    """The job's Pareto front and verified candidates, verified and most accurate first."""
+    _job(session, job_id)
+    rows = session.scalars(select(Candidate).where(Candidate.job_id == job_id)).all()
+    out = [candidate_out(c) for c in rows]
+    return sorted(
+        out, key=lambda c: (not c.verified, -(c.accuracy_1d or c.predicted.get("accuracy_1d", 0.0)))
+    )
+
+
+def candidate_out(candidate: Candidate) -> CandidateOut:
+    verified = candidate.verified or {}
+    accuracy = [
+        DriftAccuracy(time_seconds=t, mean=m, std=s)
+        for t, m, s in zip(
+            verified.get("times", []),
+            verified.get("accuracy_mean", []),
+            verified.get("accuracy_std", []),
+            strict=True,
+        )
+    ]
+    cost = candidate.cost
+    return CandidateOut(
+        architecture_id=candidate.architecture_id,
+        architecture=candidate.architecture,
+        predicted=candidate.predicted,
+        pareto=candidate.pareto,
+        verified=candidate.verified is not None,
+        accuracy_1d=candidate.accuracy_1d,
+        accuracy=accuracy,
+        avm=verified.get("avm"),
+        digital_accuracy=verified.get("digital_accuracy"),
+        tiles=int(cost["tiles"]),
+        params=int(cost["params"]),
+        energy_nj=cost["energy"],
+        latency_us=cost["latency"],
+    )

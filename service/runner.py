@@ -1,0 +1,175 @@
+"""The job runner: claims queued jobs, drives the search pipeline, records progress and results.
+
+Several runners (threads or processes, on one PostgreSQL) can share the queue: claims are atomic
+and leased (:mod:`service.leases`); a runner that stops heart-beating loses its job to another,
+which resumes the search from the job's trial journal.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import uuid
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from search.collect import local_executor
+from search.driver import SearchConfig, TrialJournal
+from search.pipeline import PipelineResult, ensure_surrogate, refit_surrogate, search_and_verify
+from search.space import SearchSpace
+from search.training import TrainConfig
+from search.verify import Budget
+from service.db import Database
+from service.leases import claim_next, finish, heartbeat
+from service.models import Candidate, Job
+from service.schemas import JobCreate
+from service.settings import Settings
+from surrogate.store import SampleStore
+
+# Share of a job's progress bar per phase.
+PHASES = {
+    "surrogate": (0.0, 0.1),
+    "collect": (0.0, 0.1),
+    "search": (0.1, 0.3),
+    "verify": (0.3, 1.0),
+}
+
+
+class JobCancelled(Exception):
+    """The job's cancel flag was seen at a progress report."""
+
+
+class LeaseLost(Exception):
+    """Another runner took the job over (this one was presumed dead)."""
+
+
+def make_executor(settings: Settings) -> Executor:
+    if settings.executor == "threads":
+        return ThreadPoolExecutor(max_workers=settings.workers)
+    return local_executor(settings.workers)
+
+
+class Runner:
+    """Runs jobs from the database, one at a time, until stopped."""
+
+    def __init__(self, settings: Settings, database: Database, executor: Executor) -> None:
+        self.settings, self.db, self.executor = settings, database, executor
+        self.name = f"runner-{uuid.uuid4().hex[:8]}"
+        self.store = SampleStore(database.engine)
+        self._stop = threading.Event()
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            if not self.run_once():
+                self._stop.wait(self.settings.poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        job_id = claim_next(self.db.sessions, self.name, self.settings.lease_seconds)
+        if job_id is None:
+            return False
+        try:
+            self._run(job_id)
+        except JobCancelled:
+            finish(self.db.sessions, job_id, self.name, "cancelled")
+        except LeaseLost:
+            pass
+        except Exception as error:  # a job's failure is recorded, the runner goes on
+            detail = "".join(traceback.format_exception_only(error)).strip()
+            finish(self.db.sessions, job_id, self.name, "failed", detail)
+        return True
+
+    def _progress(self, job_id: str):
+        def report(phase: str, done: int, total: int, eta: float | None) -> None:
+            low, high = PHASES.get(phase.split()[0], (0.3, 1.0))
+            fraction = low + (high - low) * (done / total if total else 1.0)
+            if not heartbeat(
+                self.db.sessions,
+                job_id,
+                self.name,
+                self.settings.lease_seconds,
+                phase=phase,
+                progress=round(fraction, 4),
+                eta_seconds=eta,
+            ):
+                raise LeaseLost(job_id)
+            with self.db.session() as session:
+                if session.get(Job, job_id).cancel_requested:
+                    raise JobCancelled(job_id)
+
+        return report
+
+    def _run(self, job_id: str) -> None:
+        with self.db.session() as session:
+            request = JobCreate.model_validate(session.get(Job, job_id).request)
+        hw = request.hardware.config()
+        space = SearchSpace.tiny() if request.space == "tiny" else SearchSpace()
+        config = SearchConfig(
+            objectives=tuple(request.objectives),
+            trials=request.budget.trials,
+            constraints=request.hardware.constraints(),
+            seed=request.seed,
+        )
+        budget = Budget(
+            train=TrainConfig(epochs=request.budget.train_epochs, seed=request.seed),
+            mc_samples=request.budget.mc_samples,
+        )
+        progress = self._progress(job_id)
+        progress("surrogate", 0, 1, None)
+        surrogate = ensure_surrogate(
+            request.task,
+            hw,
+            space,
+            self.store,
+            self.settings.data_dir / "surrogates",
+            self.executor,
+            max_tiles=request.hardware.max_tiles,
+            progress=progress,
+        )
+        journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
+        result = search_and_verify(
+            request.task,
+            hw,
+            space,
+            surrogate,
+            config,
+            budget,
+            request.budget.top_k,
+            self.executor,
+            self.store,
+            journal,
+            progress=progress,
+        )
+        self._store_candidates(job_id, result)
+        refit_surrogate(request.task, hw, self.store, self.settings.data_dir / "surrogates")
+        finish(self.db.sessions, job_id, self.name, "succeeded")
+
+    def _store_candidates(self, job_id: str, result: PipelineResult) -> None:
+        verified = {v.result.arch_id: v.result for v in result.verified}
+        pareto = {c.config.id for c in result.search.pareto}
+        chosen = {c.config.id: c for c in result.search.pareto}
+        chosen.update({v.candidate.config.id: v.candidate for v in result.verified})
+        with self.db.session() as session:
+            existing = {
+                c.architecture_id for c in session.query(Candidate).filter_by(job_id=job_id)
+            }
+            for arch_id, candidate in chosen.items():
+                if arch_id in existing:
+                    continue
+                outcome = verified.get(arch_id)
+                session.add(
+                    Candidate(
+                        job_id=job_id,
+                        architecture_id=arch_id,
+                        architecture=candidate.config.model_dump(mode="json"),
+                        predicted=candidate.predicted,
+                        cost=candidate.cost,
+                        pareto=arch_id in pareto,
+                        verified=outcome.to_dict() if outcome else None,
+                        accuracy_1d=outcome.accuracy_1d if outcome else None,
+                        weights=outcome.weights if outcome else None,
+                    )
+                )
+            session.commit()

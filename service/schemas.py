@@ -1,0 +1,144 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from search.driver import Constraints, Objective
+from search.tasks import BUILTIN_TASKS
+from simulator import HardwareConfig
+
+
+class HardwareSpec(BaseModel):
+    """The chip: a preset, its tile geometry, and the job's hard limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Literal["pcm", "rram", "ideal"] = "pcm"
+    tile_rows: int = Field(256, gt=0, le=4096)
+    tile_cols: int = Field(256, gt=0, le=4096)
+    max_tiles: int | None = Field(64, ge=1, le=100_000)
+    max_params: int | None = Field(None, ge=1)
+    max_energy_nj: float | None = Field(None, gt=0)
+    max_latency_us: float | None = Field(None, gt=0)
+
+    def config(self) -> HardwareConfig:
+        return HardwareConfig.preset(
+            self.preset, tile_rows=self.tile_rows, tile_cols=self.tile_cols
+        )
+
+    def constraints(self) -> Constraints:
+        return Constraints(
+            max_tiles=self.max_tiles,
+            max_params=self.max_params,
+            max_energy_nj=self.max_energy_nj,
+            max_latency_us=self.max_latency_us,
+        )
+
+
+class BudgetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int = Field(400, ge=10, le=20_000, description="Architectures scored by the search.")
+    top_k: int = Field(2, ge=1, le=10, description="Pareto candidates verified.")
+    train_epochs: int = Field(8, ge=1, le=100)
+    mc_samples: int = Field(8, ge=1, le=100, description="Programmed chips per drift time.")
+
+
+class JobCreate(BaseModel):
+    """A search job."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "task": "digits",
+                    "hardware": {
+                        "preset": "pcm",
+                        "tile_rows": 256,
+                        "tile_cols": 256,
+                        "max_tiles": 64,
+                    },
+                    "objectives": ["accuracy_1d", "tiles"],
+                    "budget": {"trials": 400, "top_k": 2, "train_epochs": 8, "mc_samples": 8},
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    task: str = "digits"
+    hardware: HardwareSpec = Field(default_factory=HardwareSpec)
+    objectives: list[Objective] = Field(
+        default_factory=lambda: ["accuracy_1d", "tiles"], min_length=1
+    )
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    space: Literal["tiny", "full"] = "tiny"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in BUILTIN_TASKS:
+            raise ValueError(f"unknown task {task!r}; available: {sorted(BUILTIN_TASKS)}")
+        return task
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct(cls, objectives: list[str]) -> list[str]:
+        if len(set(objectives)) != len(objectives):
+            raise ValueError("objectives must be distinct")
+        return objectives
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: str
+    phase: str
+    progress: float
+    eta_seconds: float | None
+    error: str | None
+    request: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class DriftAccuracy(BaseModel):
+    time_seconds: float
+    mean: float
+    std: float
+
+
+class CandidateOut(BaseModel):
+    architecture_id: str
+    architecture: dict
+    predicted: dict
+    pareto: bool
+    verified: bool
+    accuracy_1d: float | None
+    accuracy: list[DriftAccuracy]
+    avm: float | None
+    digital_accuracy: float | None
+    tiles: int
+    params: int
+    energy_nj: float
+    latency_us: float
+
+
+class TaskOut(BaseModel):
+    name: str
+    description: str

@@ -1,0 +1,103 @@
+"""The REST API with a real database and the runner driving the real pipeline."""
+
+import io
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.runner import Runner
+from service.settings import Settings
+
+JOB = {
+    "task": "digits",
+    "hardware": {"preset": "pcm", "tile_rows": 256, "tile_cols": 256, "max_tiles": 64},
+    "objectives": ["accuracy_1d", "tiles"],
+    "budget": {"trials": 100, "top_k": 1, "train_epochs": 2, "mc_samples": 2},
+    "seed": 0,
+}
+
+
+@pytest.fixture
+def service(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'xbarnas.db'}",
+        runner=False,
+        data_dir=tmp_path / "data",
+        executor="threads",
+    )
+    app = create_app(settings)
+    with TestClient(app) as client, ThreadPoolExecutor(2) as executor:
+        client.runner = Runner(settings, app.state.database, executor)
+        yield client
+
+
+def test_a_job_runs_to_success_and_its_model_downloads(service):
+    response = service.post("/v1/jobs", json=JOB)
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["progress"] == 0
+    assert service.runner.run_once() is True
+    assert service.runner.run_once() is False  # queue empty
+    done = service.get(f"/v1/jobs/{job['id']}").json()
+    assert done["status"] == "succeeded" and done["progress"] == 1.0, done
+    candidates = service.get(f"/v1/jobs/{job['id']}/candidates").json()
+    verified = [c for c in candidates if c["verified"]]
+    assert len(verified) == 1 and candidates[0]["verified"]
+    assert all(c["tiles"] <= 64 for c in candidates)
+    assert [a["time_seconds"] for a in verified[0]["accuracy"]][:3] == [1.0, 3600.0, 86400.0]
+    assert verified[0]["accuracy_1d"] == verified[0]["accuracy"][2]["mean"]
+    arch = verified[0]["architecture_id"]
+    assert service.get(f"/v1/architectures/{arch}").json()["architecture_id"] == arch
+    onnx = service.get(f"/v1/architectures/{arch}/export", params={"format": "onnx"})
+    assert onnx.status_code == 200 and onnx.content
+    assert f'filename="xbarnas-{arch}.onnx"' in onnx.headers["content-disposition"]
+    bundle = service.get(f"/v1/architectures/{arch}/export", params={"format": "analog"})
+    assert "manifest.json" in zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()
+    bad = service.get(f"/v1/architectures/{arch}/export", params={"format": "tflite"})
+    assert bad.status_code == 422 and "format" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"task": "mnist"}, "task"),
+        ({"hardware": {"tile_rows": -256}}, "tile_rows"),
+        ({"budget": {"trials": 10**7}}, "trials"),
+        ({"objectives": ["speed"]}, "objectives"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_jobs_are_refused_naming_the_field(service, change, field):
+    response = service.post("/v1/jobs", json={**JOB, **change})
+    assert response.status_code == 422
+    assert any(field in [str(part) for part in error["loc"]] for error in response.json()["detail"])
+
+
+def test_malformed_json_is_a_4xx(service):
+    response = service.post(
+        "/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_list_cancel_and_missing_jobs(service):
+    ids = [service.post("/v1/jobs", json=JOB).json()["id"] for _ in range(3)]
+    page = service.get("/v1/jobs", params={"limit": 2}).json()
+    assert page["total"] == 3 and [j["id"] for j in page["items"]] == ids[::-1][:2]
+    cancelled = service.post(f"/v1/jobs/{ids[0]}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert service.post(f"/v1/jobs/{ids[0]}/cancel").status_code == 409
+    assert service.get("/v1/jobs/nope").status_code == 404
+    assert service.get("/v1/architectures/nope").status_code == 404
+    assert {t["name"] for t in service.get("/v1/tasks").json()} >= {"digits", "cifar10"}
+
+
+def test_a_failing_job_records_its_error(service):
+    job = service.post("/v1/jobs", json={**JOB, "task": "vww"}).json()
+    service.runner.run_once()
+    failed = service.get(f"/v1/jobs/{job['id']}").json()
+    assert failed["status"] == "failed" and "does not exist" in failed["error"]
