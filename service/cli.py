@@ -16,6 +16,8 @@ surrogate_app = typer.Typer(help="Collect data for, fit and evaluate accuracy su
 app.add_typer(surrogate_app, name="surrogate")
 db_app = typer.Typer(help="The service database.")
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys.")
+app.add_typer(keys_app, name="keys")
 
 PRESET = typer.Option("pcm", help="Hardware preset: pcm, rram or ideal.")
 TILE_ROWS = typer.Option(256, help="Crossbar tile rows.")
@@ -45,13 +47,19 @@ def serve(
     port: int = typer.Option(None, help="Port (default: XBARNAS_PORT or 8000)."),
 ) -> None:
     """Start the API server on the embedded defaults."""
-    from service.db import upgrade
+    from service.auth import create_key
+    from service.db import Database, upgrade
 
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
     upgrade(settings.database_url)
     typer.echo(f"xbarnas {__version__} serving on http://{host}:{port} (docs at /docs)")
+    if settings.auth:  # like a notebook server: the person who started it gets straight in
+        with Database(settings.database_url).session() as session:
+            _, token = create_key(session, "serve (local)")
+        typer.echo(f"open http://{host}:{port}/?token={token}")
+        typer.echo(f"API key for this session: {token}")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
 
 
@@ -80,6 +88,23 @@ class PhaseBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., help="Who or what the key is for."),
+    database: str = DATABASE,
+) -> None:
+    """Create an API key; the key itself is printed alone on the last line, once."""
+    from service.auth import create_key
+    from service.db import Database, upgrade
+
+    url = database or Settings().database_url
+    upgrade(url)
+    with Database(url).session() as session:
+        key, plaintext = create_key(session, name)
+    typer.echo(f"created key {key.id} for {name!r}; send it as 'Authorization: Bearer KEY':")
+    typer.echo(plaintext)
 
 
 @db_app.command("upgrade")

@@ -16,5 +16,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     runner: bool = True  # run jobs inside `xbarnas serve`
+    auth: bool = True  # API keys required; each key sees only its own jobs
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0

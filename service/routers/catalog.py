@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from search.space import ArchConfig
 from search.tasks import BUILTIN_TASKS, load_task
+from service.auth import Owner, owner_id
 from service.deps import get_session
 from service.exports import FORMATS, export
 from service.models import Candidate, Job
@@ -21,14 +22,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 @router.get("/tasks", response_model=list[TaskOut])
-def tasks() -> list[TaskOut]:
+def tasks(owner: Owner) -> list[TaskOut]:
     return [TaskOut(name=name, description=text) for name, (_, text) in BUILTIN_TASKS.items()]
 
 
-def _verified(session: Session, architecture_id: str) -> Candidate:
+def _verified(session: Session, architecture_id: str, owner: Owner) -> Candidate:
+    mine = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner_id(owner)
     candidate = session.scalars(
         select(Candidate)
-        .where(Candidate.architecture_id == architecture_id, Candidate.weights.is_not(None))
+        .join(Job)
+        .where(Candidate.architecture_id == architecture_id, Candidate.weights.is_not(None), mine)
         .order_by(Candidate.created_at.desc())
         .limit(1)
     ).first()
@@ -41,14 +44,15 @@ def _verified(session: Session, architecture_id: str) -> Candidate:
 
 
 @router.get("/architectures/{architecture_id}", response_model=CandidateOut)
-def architecture(architecture_id: str, session: SessionDep) -> CandidateOut:
-    return candidate_out(_verified(session, architecture_id))
+def architecture(architecture_id: str, session: SessionDep, owner: Owner) -> CandidateOut:
+    return candidate_out(_verified(session, architecture_id, owner))
 
 
 @router.get("/architectures/{architecture_id}/export")
 def export_architecture(
     architecture_id: str,
     session: SessionDep,
+    owner: Owner,
     format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")] = "onnx",
 ) -> Response:
     """Download the verified network: ONNX, TorchScript, state_dict, JSON or analog bundle."""
@@ -57,7 +61,7 @@ def export_architecture(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"format: {format!r} is not one of {', '.join(FORMATS)}",
         )
-    candidate = _verified(session, architecture_id)
+    candidate = _verified(session, architecture_id, owner)
     request = JobCreate.model_validate(session.get(Job, candidate.job_id).request)
     task = load_task(request.task)
     exported = export(

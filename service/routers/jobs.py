@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.auth import Owner, owner_id
 from service.deps import get_session
 from service.models import Candidate, Job
 from service.schemas import CandidateOut, DriftAccuracy, JobCreate, JobOut, JobPage
@@ -16,17 +17,17 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _job(session: Session, job_id: str) -> Job:
+def _job(session: Session, job_id: str, owner: Owner) -> Job:
     job = session.get(Job, job_id)
-    if job is None:
+    if job is None or job.owner_id != owner_id(owner):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
     return job
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def submit(body: JobCreate, response: Response, session: SessionDep) -> Job:
+def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owner) -> Job:
     """Queue a search job; its progress is at the returned Location."""
-    job = Job(request=body.model_dump(mode="json"))
+    job = Job(request=body.model_dump(mode="json"), owner_id=owner_id(owner))
     session.add(job)
     session.commit()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
@@ -36,13 +37,15 @@ def submit(body: JobCreate, response: Response, session: SessionDep) -> Job:
 @router.get("", response_model=JobPage)
 def list_jobs(
     session: SessionDep,
+    owner: Owner,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
     """Jobs, newest first."""
-    total = session.scalar(select(func.count()).select_from(Job))
+    mine = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner.id
+    total = session.scalar(select(func.count()).select_from(Job).where(mine))
     jobs = session.scalars(
-        select(Job).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
+        select(Job).where(mine).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
     ).all()
     return JobPage(
         items=[JobOut.model_validate(j) for j in jobs], total=total, offset=offset, limit=limit
@@ -50,14 +53,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep) -> Job:
-    return _job(session, job_id)
+def get_job(job_id: str, session: SessionDep, owner: Owner) -> Job:
+    return _job(session, job_id, owner)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel(job_id: str, session: SessionDep) -> Job:
+def cancel(job_id: str, session: SessionDep, owner: Owner) -> Job:
     """Cancel a job: at once when queued, at the runner's next progress report when running."""
-    job = _job(session, job_id)
+    job = _job(session, job_id, owner)
     if job.status in ("succeeded", "failed", "cancelled"):
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"job {job_id} has already {job.status}"
@@ -70,9 +73,9 @@ def cancel(job_id: str, session: SessionDep) -> Job:
 
 
 @router.get("/{job_id}/candidates", response_model=list[CandidateOut])
-def candidates(job_id: str, session: SessionDep) -> list[CandidateOut]:
+def candidates(job_id: str, session: SessionDep, owner: Owner) -> list[CandidateOut]:
     """The job's Pareto front and verified candidates, verified and most accurate first."""
-    _job(session, job_id)
+    _job(session, job_id, owner)
     rows = session.scalars(select(Candidate).where(Candidate.job_id == job_id)).all()
     out = [candidate_out(c) for c in rows]
     return sorted(

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.auth import create_key
 from service.runner import Runner
 from service.settings import Settings
 
@@ -31,6 +32,10 @@ def service(tmp_path):
     app = create_app(settings)
     with TestClient(app) as client, ThreadPoolExecutor(2) as executor:
         client.runner = Runner(settings, app.state.database, executor)
+        with app.state.database.session() as session:
+            _, key = create_key(session, "tester")
+            client.other_key = create_key(session, "someone else")[1]
+        client.headers["Authorization"] = f"Bearer {key}"
         yield client
 
 
@@ -101,3 +106,20 @@ def test_a_failing_job_records_its_error(service):
     service.runner.run_once()
     failed = service.get(f"/v1/jobs/{job['id']}").json()
     assert failed["status"] == "failed" and "does not exist" in failed["error"]
+
+
+def test_keys_are_required_and_jobs_are_private(service):
+    job_id = service.post("/v1/jobs", json=JOB).json()["id"]
+    anonymous = service.get("/v1/jobs", headers={"Authorization": ""})
+    assert anonymous.status_code == 401 and "authorization" in anonymous.json()["detail"]
+    wrong = service.get("/v1/jobs", headers={"Authorization": "Bearer xbn_nope"})
+    assert wrong.status_code == 401
+    other = {"Authorization": f"Bearer {service.other_key}"}
+    assert service.get(f"/v1/jobs/{job_id}", headers=other).status_code == 404
+    assert service.get("/v1/jobs", headers=other).json()["total"] == 0
+    assert service.post(f"/v1/jobs/{job_id}/cancel", headers=other).status_code == 404
+    token = service.headers["Authorization"].split()[1]
+    by_query = service.get(
+        f"/v1/jobs/{job_id}", params={"token": token}, headers={"Authorization": ""}
+    )
+    assert by_query.status_code == 200

@@ -26,3 +26,18 @@ def test_healthz():
     response = TestClient(create_app()).get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "version": __version__}
+
+
+def test_keys_create_prints_the_key_alone_on_the_last_line(tmp_path):
+    from service.auth import hash_key
+    from service.db import Database
+    from service.models import ApiKey
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = CliRunner().invoke(app, ["keys", "create", "--name", "ci", "--database", url])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("xbn_") and " " not in key
+    with Database(url).session() as session:
+        stored = session.query(ApiKey).one()
+    assert stored.name == "ci" and stored.key_hash == hash_key(key) and key not in stored.key_hash
