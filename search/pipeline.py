@@ -60,11 +60,13 @@ def ensure_surrogate(
     progress: Progress | None = None,
 ) -> Surrogate:
     """The surrogate for this task and chip: a fitted one on disk, else the shipped one, else
-    collect ``n_collect`` samples (resumable) and fit one."""
-    path = models_dir / f"{task_name}-{hw.config_hash()}.json"
+    collect ``n_collect`` samples (resumable) and fit one. ``task_name`` may be a loader spec
+    (``npz:PATH``); files and rows are keyed by the loaded task's name."""
+    task = load_task(task_name)
+    path = models_dir / f"{task.name}-{hw.config_hash()}.json"
     if path.is_file():
-        return Surrogate.load(path, task_name, hw)
-    shipped = shipped_surrogate(task_name, hw)
+        return Surrogate.load(path, task.name, hw)
+    shipped = shipped_surrogate(task.name, hw)
     if shipped is not None:
         return shipped
     collect(
@@ -78,9 +80,8 @@ def ensure_surrogate(
         executor=executor,
         progress=PhaseClock("collect", progress),
     )
-    task = load_task(task_name)
     surrogate = fit_surrogate(
-        store.rows(task_name, hw.config_hash()), task_name, task.input_shape, task.num_classes, hw
+        store.rows(task.name, hw.config_hash()), task.name, task.input_shape, task.num_classes, hw
     )
     surrogate.save(path)
     return surrogate
@@ -209,4 +210,4 @@ def refit_surrogate(
 ) -> Surrogate:
     """Feed verified results back: refit the task's surrogate with every stored row."""
     task = load_task(task_name)
-    return refit(store, task_name, task.input_shape, task.num_classes, hw, models_dir)
+    return refit(store, task.name, task.input_shape, task.num_classes, hw, models_dir)

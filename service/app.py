@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.db import Database, upgrade
-from service.routers import catalog, jobs
+from service.routers import catalog, datasets, jobs
 from service.runner import Runner, make_executor
 from service.settings import Settings
 
@@ -48,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(jobs.router)
     app.include_router(catalog.router)
+    app.include_router(datasets.router)
     return app

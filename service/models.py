@@ -39,6 +39,25 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Dataset(Base):
+    """An uploaded ``.npz`` data set, usable as a job's task by its ``task`` name."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(1000))
+    input_shape: Mapped[list] = mapped_column(JSON)
+    num_classes: Mapped[int] = mapped_column(Integer)
+    examples: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def task(self) -> str:
+        return f"dataset-{self.id}"
+
+
 class Job(Base):
     __tablename__ = "jobs"
 

@@ -23,6 +23,7 @@ from service.leases import claim_next, finish, heartbeat
 from service.models import Candidate, Job
 from service.schemas import JobCreate
 from service.settings import Settings
+from service.taskspec import task_spec
 from surrogate.store import SampleStore
 
 # Share of a job's progress bar per phase.
@@ -103,7 +104,9 @@ class Runner:
 
     def _run(self, job_id: str) -> None:
         with self.db.session() as session:
-            request = JobCreate.model_validate(session.get(Job, job_id).request)
+            job = session.get(Job, job_id)
+            request = JobCreate.model_validate(job.request)
+            task = task_spec(session, request.task, job.owner_id)
         hw = request.hardware.config()
         space = SearchSpace.tiny() if request.space == "tiny" else SearchSpace()
         config = SearchConfig(
@@ -119,7 +122,7 @@ class Runner:
         progress = self._progress(job_id)
         progress("surrogate", 0, 1, None)
         surrogate = ensure_surrogate(
-            request.task,
+            task,
             hw,
             space,
             self.store,
@@ -130,7 +133,7 @@ class Runner:
         )
         journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
         result = search_and_verify(
-            request.task,
+            task,
             hw,
             space,
             surrogate,
@@ -143,7 +146,7 @@ class Runner:
             progress=progress,
         )
         self._store_candidates(job_id, result)
-        refit_surrogate(request.task, hw, self.store, self.settings.data_dir / "surrogates")
+        refit_surrogate(task, hw, self.store, self.settings.data_dir / "surrogates")
         finish(self.db.sessions, job_id, self.name, "succeeded")
 
     def _store_candidates(self, job_id: str, result: PipelineResult) -> None:

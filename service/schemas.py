@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from search.driver import Constraints, Objective
 from search.tasks import BUILTIN_TASKS
 from simulator import HardwareConfig
+
+DATASET_TASK = re.compile(r"dataset-[0-9a-f]{32}")
 
 
 class HardwareSpec(BaseModel):
@@ -83,8 +86,11 @@ class JobCreate(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: str) -> str:
-        if task not in BUILTIN_TASKS:
-            raise ValueError(f"unknown task {task!r}; available: {sorted(BUILTIN_TASKS)}")
+        if task not in BUILTIN_TASKS and not DATASET_TASK.fullmatch(task):
+            raise ValueError(
+                f"unknown task {task!r}; built-in: {sorted(BUILTIN_TASKS)}, or an uploaded "
+                "data set's task (dataset-ID)"
+            )
         return task
 
     @field_validator("objectives")
@@ -142,3 +148,15 @@ class CandidateOut(BaseModel):
 class TaskOut(BaseModel):
     name: str
     description: str
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    task: str
+    name: str
+    input_shape: list[int]
+    num_classes: int
+    examples: int
+    created_at: datetime

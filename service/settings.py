@@ -19,3 +19,4 @@ class Settings(BaseSettings):
     auth: bool = True  # API keys required; each key sees only its own jobs
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
+    max_upload_mb: int = 200

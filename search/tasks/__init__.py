@@ -16,8 +16,14 @@ BUILTIN_TASKS: dict[str, tuple[Callable[..., Task], str]] = {
 }
 
 
+NPZ_PREFIX = "npz:"
+
+
 def load_task(name: str, **options) -> Task:
-    """A built-in task by name (options go to its loader: ``root``, ``seed``, ...)."""
+    """A built-in task by name (options go to its loader: ``root``, ``seed``, ...), or an
+    uploaded data set as ``npz:PATH``."""
+    if name.startswith(NPZ_PREFIX):
+        return npz.load(name[len(NPZ_PREFIX) :], **options)
     try:
         loader, _ = BUILTIN_TASKS[name]
     except KeyError:
@@ -32,6 +38,7 @@ def load_npz_task(path: str | Path, name: str | None = None, seed: int = 0) -> T
 
 __all__ = [
     "BUILTIN_TASKS",
+    "NPZ_PREFIX",
     "Split",
     "Task",
     "TaskError",

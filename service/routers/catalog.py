@@ -14,16 +14,28 @@ from service.auth import Owner, owner_id
 from service.deps import get_session
 from service.exports import FORMATS, export
 from service.models import Candidate, Job
+from service.routers.datasets import list_datasets
 from service.routers.jobs import candidate_out
 from service.schemas import CandidateOut, JobCreate, TaskOut
+from service.taskspec import task_spec
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
 @router.get("/tasks", response_model=list[TaskOut])
-def tasks(owner: Owner) -> list[TaskOut]:
-    return [TaskOut(name=name, description=text) for name, (_, text) in BUILTIN_TASKS.items()]
+def tasks(session: SessionDep, owner: Owner) -> list[TaskOut]:
+    """Built-in tasks and the caller's uploaded data sets."""
+    builtin = [TaskOut(name=name, description=text) for name, (_, text) in BUILTIN_TASKS.items()]
+    uploaded = [
+        TaskOut(
+            name=d.task,
+            description=f"uploaded: {d.name}, {d.examples} examples of "
+            f"{tuple(d.input_shape)}, {d.num_classes} classes",
+        )
+        for d in list_datasets(session, owner)
+    ]
+    return builtin + uploaded
 
 
 def _verified(session: Session, architecture_id: str, owner: Owner) -> Candidate:
@@ -62,8 +74,9 @@ def export_architecture(
             detail=f"format: {format!r} is not one of {', '.join(FORMATS)}",
         )
     candidate = _verified(session, architecture_id, owner)
-    request = JobCreate.model_validate(session.get(Job, candidate.job_id).request)
-    task = load_task(request.task)
+    job = session.get(Job, candidate.job_id)
+    request = JobCreate.model_validate(job.request)
+    task = load_task(task_spec(session, request.task, job.owner_id))
     exported = export(
         format,
         ArchConfig.model_validate(candidate.architecture),

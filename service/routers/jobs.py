@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -12,6 +15,7 @@ from service.auth import Owner, owner_id
 from service.deps import get_session
 from service.models import Candidate, Job
 from service.schemas import CandidateOut, DriftAccuracy, JobCreate, JobOut, JobPage
+from service.taskspec import task_spec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -27,6 +31,10 @@ def _job(session: Session, job_id: str, owner: Owner) -> Job:
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owner) -> Job:
     """Queue a search job; its progress is at the returned Location."""
+    try:
+        task_spec(session, body.task, owner_id(owner))
+    except LookupError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
     job = Job(request=body.model_dump(mode="json"), owner_id=owner_id(owner))
     session.add(job)
     session.commit()
@@ -57,11 +65,40 @@ def get_job(job_id: str, session: SessionDep, owner: Owner) -> Job:
     return _job(session, job_id, owner)
 
 
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@router.get("/{job_id}/events", response_class=StreamingResponse)
+async def events(job_id: str, request: Request, session: SessionDep, owner: Owner):
+    """Server-sent events: a ``progress`` event whenever the job changes, until it ends."""
+    _job(session, job_id, owner)
+    database = request.app.state.database
+
+    def snapshot() -> dict:
+        with database.session() as fresh:
+            return JobOut.model_validate(fresh.get(Job, job_id)).model_dump(mode="json")
+
+    async def stream():
+        last = None
+        while not await request.is_disconnected():
+            state = await asyncio.to_thread(snapshot)
+            if state != last:
+                yield f"event: progress\ndata: {json.dumps(state)}\n\n"
+                last = state
+            if state["status"] in TERMINAL:
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
 @router.post("/{job_id}/cancel", response_model=JobOut)
 def cancel(job_id: str, session: SessionDep, owner: Owner) -> Job:
     """Cancel a job: at once when queued, at the runner's next progress report when running."""
     job = _job(session, job_id, owner)
-    if job.status in ("succeeded", "failed", "cancelled"):
+    if job.status in TERMINAL:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"job {job_id} has already {job.status}"
         )

@@ -4,6 +4,7 @@ import io
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -123,3 +124,50 @@ def test_keys_are_required_and_jobs_are_private(service):
         f"/v1/jobs/{job_id}", params={"token": token}, headers={"Authorization": ""}
     )
     assert by_query.status_code == 200
+
+
+def test_events_stream_progress_until_the_end(service):
+    job_id = service.post("/v1/jobs", json=JOB).json()["id"]
+    service.post(f"/v1/jobs/{job_id}/cancel")
+    with service.stream("GET", f"/v1/jobs/{job_id}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join(response.iter_text())
+    assert body.startswith("event: progress\ndata: ")
+    assert '"status": "cancelled"' in body
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_an_uploaded_dataset_becomes_a_task(service):
+    rng = np.random.default_rng(0)
+    content = _npz(
+        x=rng.random((120, 1, 6, 6)).astype(np.float32), y=(rng.random(120) > 0.5).astype(np.int64)
+    )
+    response = service.post(
+        "/v1/datasets", files={"file": ("blobs.npz", content)}, data={"name": "blobs"}
+    )
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["input_shape"] == [1, 6, 6] and dataset["num_classes"] == 2
+    assert dataset["task"] in {t["name"] for t in service.get("/v1/tasks").json()}
+    job = service.post(
+        "/v1/jobs", json={**JOB, "task": dataset["task"], "budget": {**JOB["budget"], "trials": 20}}
+    )
+    assert job.status_code == 202, job.text
+    other = {"Authorization": f"Bearer {service.other_key}"}
+    refused = service.post("/v1/jobs", json={**JOB, "task": dataset["task"]}, headers=other)
+    assert refused.status_code == 422 and "task" in refused.json()["detail"]
+
+
+def test_bad_uploads_are_refused(service):
+    bad = _npz(x=np.zeros((10, 3, 4)), y=np.zeros(10))
+    response = service.post("/v1/datasets", files={"file": ("bad.npz", bad)})
+    assert response.status_code == 422 and response.json()["detail"].startswith("file: x:")
+    junk = service.post("/v1/datasets", files={"file": ("junk.npz", b"hello")})
+    assert junk.status_code == 422
+    missing = service.post("/v1/datasets")
+    assert missing.status_code == 422
