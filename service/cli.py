@@ -409,3 +409,84 @@ def _print_tables(result, objectives) -> None:
             f"{r.accuracy_at(1.0)[0]:7.4f} {r.accuracy_1d:7.4f} "
             f"{r.accuracy_at(2592000.0)[0]:8.4f} {r.avm:7.4f} {r.cost['tiles']:6d}"
         )
+
+
+SERVER = typer.Option("http://127.0.0.1:8000", envvar="XBARNAS_SERVER", help="Server URL.")
+KEY = typer.Option(None, envvar="XBARNAS_API_KEY", help="API key (XBARNAS_API_KEY).")
+
+
+def _client(server: str, key: str | None):
+    from service.client import Client
+
+    return Client(server, key)
+
+
+def _call(function, *args):
+    from service.client import ApiError
+
+    try:
+        return function(*args)
+    except ApiError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    except OSError as error:
+        typer.echo(f"error: cannot reach the server: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+@app.command()
+def submit(
+    file: Path = typer.Option(None, help="Job JSON (default: the digits example job)."),
+    wait: bool = typer.Option(False, help="Follow the job until it ends."),
+    server: str = SERVER,
+    key: str = KEY,
+) -> None:
+    """Submit a job to a running server; prints its id (and follows it with --wait)."""
+    import time
+
+    from service.schemas import JobCreate
+
+    body = json.loads(file.read_text()) if file else JobCreate().model_dump(mode="json")
+    client = _client(server, key)
+    job = _call(client.submit, body)
+    typer.echo(job["id"])
+    if not wait:
+        return
+    with PhaseBars() as bars:
+        while job["status"] in ("queued", "running"):
+            time.sleep(1.0)
+            job = _call(client.job, job["id"])
+            bars(job["phase"], int(job["progress"] * 1000), 1000)
+    typer.echo(f"{job['id']}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
+    if job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    job_id: str = typer.Argument(None, help="A job id (default: list the jobs)."),
+    server: str = SERVER,
+    key: str = KEY,
+) -> None:
+    """Show a job (with its candidates), or the list of jobs."""
+    client = _client(server, key)
+    if job_id is None:
+        typer.echo(json.dumps(_call(client.jobs), indent=1))
+        return
+    document = {"job": _call(client.job, job_id), "candidates": _call(client.candidates, job_id)}
+    typer.echo(json.dumps(document, indent=1))
+
+
+@app.command("export")
+def export_command(
+    architecture_id: str = typer.Argument(..., help="A verified architecture's id."),
+    format: str = typer.Option("onnx", help="onnx, torchscript, state_dict, json or analog."),
+    out: Path = typer.Option(Path("."), help="Folder to write the file into."),
+    server: str = SERVER,
+    key: str = KEY,
+) -> None:
+    """Download a verified architecture from a running server."""
+    content, filename = _call(_client(server, key).export, architecture_id, format)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / filename).write_bytes(content)
+    typer.echo(str(out / filename))

@@ -1,0 +1,124 @@
+"""A real `xbarnas serve` on loopback: key, the digits example job, candidates, downloads."""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from search.model import build_model
+from search.space import ArchConfig
+from search.tasks import load_task
+from service.cli import app
+from service.client import Client
+from service.schemas import JobCreate
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'xbarnas.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url").render_as_string(hide_password=False)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "XBARNAS_DATABASE_URL": url,
+        "XBARNAS_DATA_DIR": str(tmp_path / "data"),
+        "XBARNAS_WORKERS": "2",
+        "XBARNAS_POLL_SECONDS": "0.2",
+    }
+    script = Path(sys.executable).with_name("xbarnas")
+    process = subprocess.Popen(
+        [script, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    try:
+        key = None
+        deadline = time.monotonic() + 60
+        while key is None and time.monotonic() < deadline:
+            key = next((ln.split(": ")[1].strip() for ln in lines if "API key" in ln), None)
+            time.sleep(0.2)
+        assert key, "".join(lines)
+        client = Client(f"http://127.0.0.1:{port}", key)
+        while time.monotonic() < deadline:
+            try:
+                client.json("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_digits_job_from_submission_to_onnx(server):
+    job = server.submit(JobCreate().model_dump(mode="json"))  # the example job: 64 tiles of 256x256
+    deadline = time.monotonic() + 600
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1)
+        job = server.job(job["id"])
+    assert job["status"] == "succeeded", job
+    candidates = server.candidates(job["id"])
+    verified = [c for c in candidates if c["verified"]]
+    assert len(verified) == 2 and all(c["tiles"] <= 64 for c in candidates)
+    best = max(verified, key=lambda c: c["accuracy_1d"])
+    assert best["accuracy_1d"] >= 0.80
+    onnx, filename = server.export(best["architecture_id"], "onnx")
+    assert filename.endswith(".onnx")
+    state, _ = server.export(best["architecture_id"], "state_dict")
+    task = load_task("digits")
+    model = build_model(ArchConfig.model_validate(best["architecture"]), task).eval()
+    model.load_state_dict(torch.load(io.BytesIO(state)))
+    x = task.prepare(task.test.x[:32])
+    (logits,) = onnxruntime.InferenceSession(onnx).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(logits, model(x).numpy(), atol=1e-4, rtol=0)
+    bundle, _ = server.export(best["architecture_id"], "analog")
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(bundle)).read("manifest.json"))
+    assert manifest["layers"] and all(layer["calibrated"] for layer in manifest["layers"])
+
+
+def test_the_cli_client(server, tmp_path):
+    options = ["--server", server.server, "--key", server.key]
+    runner = CliRunner()
+    job_file = tmp_path / "job.json"
+    job = JobCreate().model_dump(mode="json")
+    job["budget"].update(trials=50, top_k=1, train_epochs=1, mc_samples=2)
+    job_file.write_text(json.dumps(job))
+    submitted = runner.invoke(app, ["submit", "--file", str(job_file), "--wait", *options])
+    assert submitted.exit_code == 0, submitted.output
+    job_id = submitted.output.splitlines()[0]
+    shown = json.loads(runner.invoke(app, ["status", job_id, *options]).output)
+    assert shown["job"]["status"] == "succeeded"
+    arch = next(c for c in shown["candidates"] if c["verified"])["architecture_id"]
+    exported = runner.invoke(
+        app, ["export", arch, "--format", "json", "--out", str(tmp_path), *options]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(Path(exported.output.strip()).read_text())["id"] == arch
+    refused = runner.invoke(app, ["status", job_id, "--server", server.server, "--key", "bad"])
+    assert refused.exit_code == 1 and "401" in refused.output
