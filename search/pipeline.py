@@ -122,8 +122,10 @@ def verify_candidates(
     source: str = "search",
     progress: Progress | None = None,
     phase: str = "verify",
+    on_result: Callable[[int, VerificationResult], None] | None = None,
 ) -> list[VerificationResult]:
-    """Verify architectures in parallel; results in the given order, stored as surrogate rows."""
+    """Verify architectures in parallel; results in the given order, stored as surrogate rows.
+    ``on_result(index, result)`` sees each result as soon as it is there (to persist it)."""
     clock = PhaseClock(phase, progress)
     futures = {
         submit_verification(executor, cfg, task_name, None, hw, budget): i
@@ -136,6 +138,8 @@ def verify_candidates(
         results[futures[future]] = result
         if store is not None:
             store.add(result_row(result, budget, source))
+        if on_result is not None:
+            on_result(futures[future], result)
         clock(done, len(configs))
     return results
 
@@ -153,18 +157,33 @@ def search_and_verify(
     journal: TrialJournal | None = None,
     baselines: tuple[str, ...] = (),
     progress: Progress | None = None,
+    done: dict[str, VerificationResult] | None = None,
+    on_verified: Callable[[Candidate, VerificationResult], None] | None = None,
 ) -> PipelineResult:
     """Search, verify a diverse top-K of the feasible front, and the requested baselines
-    (``random``: random search with the same trials and K; ``resnet8``)."""
+    (``random``: random search with the same trials and K; ``resnet8``).
+
+    Resuming: candidates in ``done`` (architecture id -> result) are not verified again;
+    ``on_verified`` sees each new result as soon as it is there.
+    """
+    done = done or {}
     result = run_search(space, surrogate, config, journal, PhaseClock("search", progress))
     scorer = Scorer(surrogate, config)
     chosen = diverse_top_k(result.candidates, top_k, scorer)
-    verified = verify_candidates(
-        [c.config for c in chosen], task_name, hw, budget, executor, store, "search", progress
+    todo = [c for c in chosen if c.config.id not in done]
+    fresh = verify_candidates(
+        [c.config for c in todo],
+        task_name,
+        hw,
+        budget,
+        executor,
+        store,
+        "search",
+        progress,
+        on_result=(lambda i, r: on_verified(todo[i], r)) if on_verified else None,
     )
-    pipeline = PipelineResult(
-        result, [Verified(c, r) for c, r in zip(chosen, verified, strict=True)]
-    )
+    outcome = {**done, **{c.config.id: r for c, r in zip(todo, fresh, strict=True)}}
+    pipeline = PipelineResult(result, [Verified(c, outcome[c.config.id]) for c in chosen])
     if "random" in baselines:
         random_config = config.model_copy(update={"algorithm": "random"})
         random_result = run_search(

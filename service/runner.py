@@ -12,12 +12,15 @@ import traceback
 import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from search.collect import local_executor
 from search.driver import SearchConfig, TrialJournal
 from search.pipeline import PipelineResult, ensure_surrogate, refit_surrogate, search_and_verify
 from search.space import SearchSpace
 from search.training import TrainConfig
-from search.verify import Budget
+from search.verify import Budget, VerificationResult
 from service.db import Database
 from service.leases import claim_next, finish, heartbeat
 from service.models import Candidate, Job
@@ -132,6 +135,7 @@ class Runner:
             progress=progress,
         )
         journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
+        done = self._verified_before(job_id)  # after a crash: what the dead runner finished
         result = search_and_verify(
             task,
             hw,
@@ -144,35 +148,58 @@ class Runner:
             self.store,
             journal,
             progress=progress,
+            done=done,
+            on_verified=lambda candidate, outcome: self._save(job_id, candidate, outcome),
         )
         self._store_candidates(job_id, result)
         refit_surrogate(task, hw, self.store, self.settings.data_dir / "surrogates")
         finish(self.db.sessions, job_id, self.name, "succeeded")
 
-    def _store_candidates(self, job_id: str, result: PipelineResult) -> None:
-        verified = {v.result.arch_id: v.result for v in result.verified}
-        pareto = {c.config.id for c in result.search.pareto}
-        chosen = {c.config.id: c for c in result.search.pareto}
-        chosen.update({v.candidate.config.id: v.candidate for v in result.verified})
+    def _verified_before(self, job_id: str) -> dict[str, VerificationResult]:
         with self.db.session() as session:
-            existing = {
-                c.architecture_id for c in session.query(Candidate).filter_by(job_id=job_id)
-            }
-            for arch_id, candidate in chosen.items():
-                if arch_id in existing:
-                    continue
-                outcome = verified.get(arch_id)
-                session.add(
-                    Candidate(
-                        job_id=job_id,
-                        architecture_id=arch_id,
-                        architecture=candidate.config.model_dump(mode="json"),
-                        predicted=candidate.predicted,
-                        cost=candidate.cost,
-                        pareto=arch_id in pareto,
-                        verified=outcome.to_dict() if outcome else None,
-                        accuracy_1d=outcome.accuracy_1d if outcome else None,
-                        weights=outcome.weights if outcome else None,
-                    )
+            rows = session.scalars(
+                select(Candidate).where(Candidate.job_id == job_id, Candidate.verified.is_not(None))
+            ).all()
+            return {
+                row.architecture_id: VerificationResult.from_dict(
+                    {**row.verified, "weights": row.weights}
                 )
+                for row in rows
+            }
+
+    def _save(
+        self, job_id: str, candidate, outcome: VerificationResult | None, pareto: bool = False
+    ) -> None:
+        """Store one candidate (at most once per job: the row is unique)."""
+        with self.db.session() as session:
+            session.add(
+                Candidate(
+                    job_id=job_id,
+                    architecture_id=candidate.config.id,
+                    architecture=candidate.config.model_dump(mode="json"),
+                    predicted=candidate.predicted,
+                    cost=candidate.cost,
+                    pareto=pareto,
+                    verified=outcome.to_dict() if outcome else None,
+                    accuracy_1d=outcome.accuracy_1d if outcome else None,
+                    weights=outcome.weights if outcome else None,
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+
+    def _store_candidates(self, job_id: str, result: PipelineResult) -> None:
+        """Store the Pareto front and flag it (verified ones were stored as they finished)."""
+        front = {c.config.id: c for c in result.search.pareto}
+        with self.db.session() as session:
+            stored = {
+                row.architecture_id: row
+                for row in session.scalars(select(Candidate).where(Candidate.job_id == job_id))
+            }
+            for arch_id in front.keys() & stored.keys():
+                stored[arch_id].pareto = True
             session.commit()
+        for arch_id in front.keys() - stored.keys():
+            self._save(job_id, front[arch_id], None, pareto=True)

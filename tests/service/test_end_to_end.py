@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,48 +32,61 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start(url: str, data_dir: Path, **env: str) -> tuple[subprocess.Popen, Client]:
+    """A `xbarnas serve` subprocess (its own process group) and a client with its fresh key."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "XBARNAS_DATABASE_URL": url,
+        "XBARNAS_DATA_DIR": str(data_dir),
+        "XBARNAS_WORKERS": "2",
+        "XBARNAS_POLL_SECONDS": "0.2",
+        **env,
+    }
+    script = Path(sys.executable).with_name("xbarnas")
+    process = subprocess.Popen(
+        [script, "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    key = None
+    deadline = time.monotonic() + 60
+    while key is None and time.monotonic() < deadline:
+        key = next((ln.split(": ")[1].strip() for ln in lines if "API key" in ln), None)
+        time.sleep(0.2)
+    assert key, "".join(lines)
+    client = Client(f"http://127.0.0.1:{port}", key)
+    while time.monotonic() < deadline:
+        try:
+            client.json("GET", "/healthz")
+            break
+        except OSError:
+            time.sleep(0.2)
+    return process, client
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'xbarnas.db'}"
     else:
         url = request.getfixturevalue("postgres_url").render_as_string(hide_password=False)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "XBARNAS_DATABASE_URL": url,
-        "XBARNAS_DATA_DIR": str(tmp_path / "data"),
-        "XBARNAS_WORKERS": "2",
-        "XBARNAS_POLL_SECONDS": "0.2",
-    }
-    script = Path(sys.executable).with_name("xbarnas")
-    process = subprocess.Popen(
-        [script, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process, client = _start(url, tmp_path / "data")
     try:
-        key = None
-        deadline = time.monotonic() + 60
-        while key is None and time.monotonic() < deadline:
-            key = next((ln.split(": ")[1].strip() for ln in lines if "API key" in ln), None)
-            time.sleep(0.2)
-        assert key, "".join(lines)
-        client = Client(f"http://127.0.0.1:{port}", key)
-        while time.monotonic() < deadline:
-            try:
-                client.json("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         yield client
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop(process)
 
 
 def test_the_digits_job_from_submission_to_onnx(server):
@@ -122,3 +136,35 @@ def test_the_cli_client(server, tmp_path):
     assert json.loads(Path(exported.output.strip()).read_text())["id"] == arch
     refused = runner.invoke(app, ["status", job_id, "--server", server.server, "--key", "bad"])
     assert refused.exit_code == 1 and "401" in refused.output
+
+
+def test_a_server_killed_mid_job_finishes_it_after_restart(tmp_path):
+    url, data = f"sqlite:///{tmp_path / 'xbarnas.db'}", tmp_path / "data"
+    first, client = _start(url, data, XBARNAS_LEASE_SECONDS="4")
+    job = JobCreate().model_dump(mode="json")
+    job["budget"].update(trials=200, top_k=3, train_epochs=3, mc_samples=2)
+    job_id = client.submit(job)["id"]
+    deadline = time.monotonic() + 300
+    before = []
+    while not before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        before = [c for c in client.candidates(job_id) if c["verified"]]
+    assert before and client.job(job_id)["status"] == "running"
+    os.killpg(first.pid, signal.SIGKILL)  # the whole server, workers included
+    first.wait(timeout=30)
+    second, fresh = _start(url, data, XBARNAS_LEASE_SECONDS="4")
+    try:
+        fresh.key = client.key  # the job belongs to the first key
+        state = fresh.job(job_id)
+        while state["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(1)
+            state = fresh.job(job_id)
+        assert state["status"] == "succeeded", state
+        after = [c for c in fresh.candidates(job_id) if c["verified"]]
+        ids = [c["architecture_id"] for c in after]
+        assert len(ids) == len(set(ids)) == 3  # none lost, none twice
+        kept = {c["architecture_id"]: c["accuracy"] for c in after}
+        for candidate in before:  # verified before the kill: kept as they were, not redone
+            assert kept[candidate["architecture_id"]] == candidate["accuracy"]
+    finally:
+        _stop(second)
