@@ -20,7 +20,7 @@ def load(path: str | Path, name: str | None = None, seed: int = 0) -> Task:
             if missing:
                 raise TaskError(f"npz: {path.name} lacks the array(s) {sorted(missing)}")
             x, y = archive["x"], archive["y"]
-    except (ValueError, OSError, zipfile.BadZipFile) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise TaskError(f"npz: {path.name} is not a readable .npz file: {error}") from error
     if x.dtype == object or y.dtype == object:
         raise TaskError("npz: x and y must be numeric arrays")

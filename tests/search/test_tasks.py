@@ -217,5 +217,8 @@ def test_npz_that_is_not_npz(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"hello")
     with pytest.raises(TaskError, match=r"not a readable \.npz"):
         load_npz_task(tmp_path / "junk.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(TaskError, match=r"not a readable \.npz"):
+        load_npz_task(tmp_path / "empty.npz")
     with pytest.raises(TaskError, match="does not exist"):
         load_npz_task(tmp_path / "none.npz")
