@@ -47,9 +47,23 @@ class LeaseLost(Exception):
 
 
 def make_executor(settings: Settings) -> Executor:
+    """``XBARNAS_EXECUTOR``: ``local`` (process pool), ``threads``, or a Dask scheduler address
+    (e.g. ``tcp://10.0.0.5:8786``), whose workers then run the verifications."""
+    if settings.executor == "local":
+        return local_executor(settings.workers)
     if settings.executor == "threads":
         return ThreadPoolExecutor(max_workers=settings.workers)
-    return local_executor(settings.workers)
+    from distributed import Client
+    from distributed.cfexecutor import ClientExecutor
+
+    class DaskExecutor(ClientExecutor):
+        """Dask's executor that also closes its client when shut down."""
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            super().shutdown(wait=wait)
+            self._client.close()
+
+    return DaskExecutor(Client(settings.executor, timeout=30))
 
 
 class Runner:

@@ -1,7 +1,6 @@
 """Service configuration from ``XBARNAS_*`` environment variables."""
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -10,7 +9,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XBARNAS_")
 
     database_url: str = "sqlite:///./xbarnas.db"
-    executor: Literal["local", "threads"] = "local"  # process pool, or threads in the server
+    # "local": a process pool; "threads": threads in the server; else a Dask scheduler address
+    executor: str = "local"
     workers: int = 2
     data_dir: Path = Path("./data")
     host: str = "127.0.0.1"
