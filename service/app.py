@@ -6,6 +6,7 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from service import __version__
 from service.db import Database, upgrade
@@ -40,6 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The dashboard will live here; until then, the interactive API docs."""
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
