@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from simulator import HardwareConfig
 from surrogate.fitting import fit_surrogate, refit, shipped_surrogate
 from surrogate.models import Surrogate
 from surrogate.store import SampleStore
+
+TICK_SECONDS = 2.0  # longest silence of the progress callback while verifications run
 
 # progress(phase, done, total, eta_seconds)
 Progress = Callable[[str, int, int, float | None], None]
@@ -132,15 +134,26 @@ def verify_candidates(
         for i, cfg in enumerate(configs)
     }
     results: list[VerificationResult | None] = [None] * len(configs)
-    clock(0, len(configs))
-    for done, future in enumerate(as_completed(futures), 1):
-        result = VerificationResult.from_dict(future.result())
-        results[futures[future]] = result
-        if store is not None:
-            store.add(result_row(result, budget, source))
-        if on_result is not None:
-            on_result(futures[future], result)
-        clock(done, len(configs))
+    pending, done = set(futures), 0
+    try:
+        clock(0, len(configs))
+        while pending:
+            # wake up every few seconds even when nothing finished: the progress callback then
+            # renews a runner's lease and notices a cancel without waiting for a whole training
+            finished, pending = wait(pending, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = VerificationResult.from_dict(future.result())
+                results[futures[future]] = result
+                if store is not None:
+                    store.add(result_row(result, budget, source))
+                if on_result is not None:
+                    on_result(futures[future], result)
+                done += 1
+            clock(done, len(configs))
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
     return results
 
 

@@ -171,3 +171,24 @@ def test_bad_uploads_are_refused(service):
     assert junk.status_code == 422
     missing = service.post("/v1/datasets")
     assert missing.status_code == 422
+
+
+def test_cancel_is_honoured_within_seconds_while_verifying(service):
+    import threading
+    import time
+
+    long_job = {**JOB, "budget": {"trials": 50, "top_k": 2, "train_epochs": 20, "mc_samples": 2}}
+    job_id = service.post("/v1/jobs", json=long_job).json()["id"]
+    worker = threading.Thread(target=service.runner.run_once)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not service.get(f"/v1/jobs/{job_id}").json()["phase"].startswith("verify"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    asked = time.monotonic()
+    service.post(f"/v1/jobs/{job_id}/cancel")
+    while service.get(f"/v1/jobs/{job_id}").json()["status"] == "running":
+        time.sleep(0.2)
+    assert time.monotonic() - asked < 10
+    assert service.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    worker.join(timeout=300)
