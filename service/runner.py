@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from search.collect import local_executor
+from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.pipeline import PipelineResult, ensure_surrogate, refit_surrogate, search_and_verify
 from search.space import SearchSpace
@@ -182,7 +183,11 @@ class Runner:
             }
 
     def _save(
-        self, job_id: str, candidate, outcome: VerificationResult | None, pareto: bool = False
+        self,
+        job_id: str,
+        candidate: ScoredCandidate,
+        outcome: VerificationResult | None,
+        pareto: bool = False,
     ) -> None:
         """Store one candidate (at most once per job: the row is unique)."""
         with self.db.session() as session:
