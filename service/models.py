@@ -98,7 +98,7 @@ class Candidate(Base):
     predicted: Mapped[dict] = mapped_column(JSON)
     cost: Mapped[dict] = mapped_column(JSON)
     pareto: Mapped[bool] = mapped_column(Boolean, default=False)
-    verified: Mapped[dict | None] = mapped_column(JSON)
+    verified: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # SQL NULL if None
     accuracy_1d: Mapped[float | None] = mapped_column(Float)
     weights: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

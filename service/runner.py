@@ -35,7 +35,8 @@ PHASES = {
     "surrogate": (0.0, 0.1),
     "collect": (0.0, 0.1),
     "search": (0.1, 0.3),
-    "verify": (0.3, 1.0),
+    "verify": (0.3, 0.95),
+    "refit": (0.95, 1.0),
 }
 
 
@@ -167,6 +168,7 @@ class Runner:
             on_verified=lambda candidate, outcome: self._save(job_id, candidate, outcome),
         )
         self._store_candidates(job_id, result)
+        progress("refit", 0, 1, None)  # renews the lease before the (long) refit
         refit_surrogate(task, hw, self.store, self.settings.data_dir / "surrogates")
         finish(self.db.sessions, job_id, self.name, "succeeded")
 
