@@ -18,15 +18,25 @@ DATASET_TASK = re.compile(r"dataset-[0-9a-f]{32}")
 class HardwareSpec(BaseModel):
     """The chip: a preset, its tile geometry, and the job's hard limits."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="Hardware")
 
-    preset: Literal["pcm", "rram", "ideal"] = "pcm"
-    tile_rows: int = Field(256, gt=0, le=4096)
-    tile_cols: int = Field(256, gt=0, le=4096)
-    max_tiles: int | None = Field(64, ge=1, le=100_000)
-    max_params: int | None = Field(None, ge=1)
-    max_energy_nj: float | None = Field(None, gt=0)
-    max_latency_us: float | None = Field(None, gt=0)
+    preset: Literal["pcm", "rram", "ideal"] = Field(
+        "pcm", title="Device preset", description="Device physics: PCM, RRAM or ideal devices."
+    )
+    tile_rows: int = Field(256, gt=0, le=4096, title="Tile rows", description="Crossbar inputs.")
+    tile_cols: int = Field(
+        256, gt=0, le=4096, title="Tile columns", description="Crossbar outputs."
+    )
+    max_tiles: int | None = Field(
+        64, ge=1, le=100_000, title="Max tiles", description="Tiles on the chip (empty: no limit)."
+    )
+    max_params: int | None = Field(None, ge=1, title="Max parameters")
+    max_energy_nj: float | None = Field(
+        None, gt=0, title="Max energy (nJ)", description="Per inference."
+    )
+    max_latency_us: float | None = Field(
+        None, gt=0, title="Max latency (µs)", description="Per inference."
+    )
 
     def config(self) -> HardwareConfig:
         return HardwareConfig.preset(
@@ -43,12 +53,18 @@ class HardwareSpec(BaseModel):
 
 
 class BudgetSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What the job may spend: surrogate-scored trials, then verified candidates."""
 
-    trials: int = Field(400, ge=10, le=20_000, description="Architectures scored by the search.")
-    top_k: int = Field(2, ge=1, le=10, description="Pareto candidates verified.")
-    train_epochs: int = Field(8, ge=1, le=100)
-    mc_samples: int = Field(8, ge=1, le=100, description="Programmed chips per drift time.")
+    model_config = ConfigDict(extra="forbid", title="Budget")
+
+    trials: int = Field(
+        400, ge=10, le=20_000, title="Trials", description="Architectures scored by the search."
+    )
+    top_k: int = Field(2, ge=1, le=10, title="Verified", description="Pareto candidates verified.")
+    train_epochs: int = Field(8, ge=1, le=100, title="Training epochs")
+    mc_samples: int = Field(
+        8, ge=1, le=100, title="Chips", description="Programmed chips per drift time."
+    )
 
 
 class JobCreate(BaseModel):
@@ -74,14 +90,19 @@ class JobCreate(BaseModel):
         },
     )
 
-    task: str = "digits"
+    task: str = Field("digits", title="Task", description="A built-in task or an uploaded one.")
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     objectives: list[Objective] = Field(
-        default_factory=lambda: ["accuracy_1d", "tiles"], min_length=1
+        default_factory=lambda: ["accuracy_1d", "tiles"],
+        min_length=1,
+        title="Objectives",
+        description="What the search optimizes; accuracies are maximized, costs minimized.",
     )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    space: Literal["tiny", "full"] = "tiny"
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    space: Literal["tiny", "full"] = Field(
+        "tiny", title="Search space", description="tiny: small inputs and chips; full: AnalogNAS."
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, title="Seed")
 
     @field_validator("task")
     @classmethod
