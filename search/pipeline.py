@@ -172,15 +172,19 @@ def search_and_verify(
     progress: Progress | None = None,
     done: dict[str, VerificationResult] | None = None,
     on_verified: Callable[[Candidate, VerificationResult], None] | None = None,
+    on_searched: Callable[[SearchResult], None] | None = None,
 ) -> PipelineResult:
     """Search, verify a diverse top-K of the feasible front, and the requested baselines
     (``random``: random search with the same trials and K; ``resnet8``).
 
     Resuming: candidates in ``done`` (architecture id -> result) are not verified again;
-    ``on_verified`` sees each new result as soon as it is there.
+    ``on_searched`` sees the search's result before verification starts, and ``on_verified``
+    each new verification as soon as it is there.
     """
     done = done or {}
     result = run_search(space, surrogate, config, journal, PhaseClock("search", progress))
+    if on_searched:
+        on_searched(result)
     scorer = Scorer(surrogate, config)
     chosen = diverse_top_k(result.candidates, top_k, scorer)
     todo = [c for c in chosen if c.config.id not in done]

@@ -1,4 +1,4 @@
-"""The FastAPI application: REST API under /v1 and, in `xbarnas serve`, the job runner."""
+"""The FastAPI application: REST API under /v1, the dashboard at /, and the job runner."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
-from service import __version__
+from service import __version__, dashboard
 from service.db import Database, upgrade
 from service.routers import catalog, datasets, jobs
 from service.runner import Runner, make_executor
@@ -42,11 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        """The dashboard will live here; until then, the interactive API docs."""
-        return RedirectResponse("/docs")
-
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """Liveness probe."""
@@ -55,4 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(catalog.router)
     app.include_router(datasets.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static, name="static")
     return app

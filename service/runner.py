@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from search.collect import local_executor
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
-from search.pipeline import PipelineResult, ensure_surrogate, refit_surrogate, search_and_verify
+from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
 from search.space import SearchSpace
 from search.training import TrainConfig
 from search.verify import Budget, VerificationResult
@@ -166,8 +166,9 @@ class Runner:
             progress=progress,
             done=done,
             on_verified=lambda candidate, outcome: self._save(job_id, candidate, outcome),
+            on_searched=lambda searched: self._store_front(job_id, searched.pareto),
         )
-        self._store_candidates(job_id, result)
+        self._store_front(job_id, result.search.pareto)
         progress("refit", 0, 1, None)  # renews the lease before the (long) refit
         refit_surrogate(task, hw, self.store, self.settings.data_dir / "surrogates")
         finish(self.db.sessions, job_id, self.name, "succeeded")
@@ -191,7 +192,13 @@ class Runner:
         outcome: VerificationResult | None,
         pareto: bool = False,
     ) -> None:
-        """Store one candidate (at most once per job: the row is unique)."""
+        """Store one candidate, or its verification when it is stored already (the row is
+        unique per job and architecture)."""
+        verified = {
+            "verified": outcome.to_dict() if outcome else None,
+            "accuracy_1d": outcome.accuracy_1d if outcome else None,
+            "weights": outcome.weights if outcome else None,
+        }
         with self.db.session() as session:
             session.add(
                 Candidate(
@@ -201,19 +208,30 @@ class Runner:
                     predicted=candidate.predicted,
                     cost=candidate.cost,
                     pareto=pareto,
-                    verified=outcome.to_dict() if outcome else None,
-                    accuracy_1d=outcome.accuracy_1d if outcome else None,
-                    weights=outcome.weights if outcome else None,
+                    **verified,
                 )
             )
             try:
                 session.commit()
+                return
             except IntegrityError:
                 session.rollback()
+            if outcome is not None:
+                stored = session.scalars(
+                    select(Candidate).where(
+                        Candidate.job_id == job_id,
+                        Candidate.architecture_id == candidate.config.id,
+                        Candidate.verified.is_(None),
+                    )
+                ).first()
+                if stored is not None:
+                    for name, value in verified.items():
+                        setattr(stored, name, value)
+                    session.commit()
 
-    def _store_candidates(self, job_id: str, result: PipelineResult) -> None:
-        """Store the Pareto front and flag it (verified ones were stored as they finished)."""
-        front = {c.config.id: c for c in result.search.pareto}
+    def _store_front(self, job_id: str, pareto: list[ScoredCandidate]) -> None:
+        """Store the Pareto front and flag it, keeping what is stored (e.g. verifications)."""
+        front = {c.config.id: c for c in pareto}
         with self.db.session() as session:
             stored = {
                 row.architecture_id: row

@@ -135,6 +135,9 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    best_accuracy_1d: float | None = Field(
+        None, description="Best verified accuracy after 1 day of drift, so far."
+    )
 
 
 class JobPage(BaseModel):

@@ -28,8 +28,27 @@ def _job(session: Session, job_id: str, owner: Owner) -> Job:
     return job
 
 
+def jobs_out(session: Session, jobs: list[Job]) -> list[JobOut]:
+    """The jobs as the API shows them, with their best verified 1-day accuracy."""
+    best = dict(
+        session.execute(
+            select(Candidate.job_id, func.max(Candidate.accuracy_1d))
+            .where(Candidate.job_id.in_([job.id for job in jobs]))
+            .group_by(Candidate.job_id)
+        ).all()
+    )
+    return [
+        JobOut.model_validate(job).model_copy(update={"best_accuracy_1d": best.get(job.id)})
+        for job in jobs
+    ]
+
+
+def job_out(session: Session, job: Job) -> JobOut:
+    return jobs_out(session, [job])[0]
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owner) -> Job:
+def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owner) -> JobOut:
     """Queue a search job; its progress is at the returned Location."""
     try:
         task_spec(session, body.task, owner_id(owner))
@@ -39,7 +58,7 @@ def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owne
     session.add(job)
     session.commit()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job
+    return job_out(session, job)
 
 
 @router.get("", response_model=JobPage)
@@ -55,14 +74,12 @@ def list_jobs(
     jobs = session.scalars(
         select(Job).where(mine).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
     ).all()
-    return JobPage(
-        items=[JobOut.model_validate(j) for j in jobs], total=total, offset=offset, limit=limit
-    )
+    return JobPage(items=jobs_out(session, list(jobs)), total=total, offset=offset, limit=limit)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, owner: Owner) -> Job:
-    return _job(session, job_id, owner)
+def get_job(job_id: str, session: SessionDep, owner: Owner) -> JobOut:
+    return job_out(session, _job(session, job_id, owner))
 
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -76,7 +93,7 @@ async def events(job_id: str, request: Request, session: SessionDep, owner: Owne
 
     def snapshot() -> dict:
         with database.session() as fresh:
-            return JobOut.model_validate(fresh.get(Job, job_id)).model_dump(mode="json")
+            return job_out(fresh, fresh.get(Job, job_id)).model_dump(mode="json")
 
     async def stream():
         last = None
@@ -95,7 +112,7 @@ async def events(job_id: str, request: Request, session: SessionDep, owner: Owne
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel(job_id: str, session: SessionDep, owner: Owner) -> Job:
+def cancel(job_id: str, session: SessionDep, owner: Owner) -> JobOut:
     """Cancel a job: at once when queued, at the runner's next progress report when running."""
     job = _job(session, job_id, owner)
     if job.status in TERMINAL:
@@ -106,7 +123,7 @@ def cancel(job_id: str, session: SessionDep, owner: Owner) -> Job:
     if job.status == "queued":
         job.status = job.phase = "cancelled"
     session.commit()
-    return job
+    return job_out(session, job)
 
 
 @router.get("/{job_id}/candidates", response_model=list[CandidateOut])

@@ -1,0 +1,526 @@
+// xbarnas dashboard: fills the server-rendered pages from the REST API (/v1).
+"use strict";
+
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+const DRIFT_TICKS = { 1: "1 s", 3600: "1 h", 86400: "1 day", 2592000: "1 month", 31536000: "1 year" };
+const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2",
+  "#65a30d", "#ea580c", "#4f46e5"];
+
+// --- API access ------------------------------------------------------------------------------
+// The key comes once in the URL that `xbarnas serve` prints (?token=KEY) and is kept in the
+// browser; without authentication on the server, no key is needed.
+const KEY_STORE = "xbarnas-key";
+
+function adoptUrlToken() {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    localStorage.setItem(KEY_STORE, token);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+}
+
+function apiKey() {
+  return localStorage.getItem(KEY_STORE);
+}
+
+function withToken(path) {
+  const key = apiKey();
+  if (!key) return path;
+  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(key);
+}
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const key = apiKey();
+  if (key) headers.Authorization = "Bearer " + key;
+  const response = await fetch(path, { ...options, headers });
+  const body = response.headers.get("content-type")?.includes("json")
+    ? await response.json()
+    : await response.text();
+  if (response.status === 401) askForKey();
+  if (!response.ok) throw new ApiError(response.status, body.detail ?? body);
+  return body;
+}
+
+function askForKey() {
+  const form = document.getElementById("key-form");
+  form.hidden = false;
+  notice("This server requires an API key: paste the one `xbarnas serve` printed.");
+}
+
+function setupKeyForm() {
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY_STORE, document.getElementById("key-input").value.trim());
+    window.location.reload();
+  });
+}
+
+function notice(text) {
+  const element = document.getElementById("notice");
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+// --- formatting --------------------------------------------------------------------------------
+function percent(value, digits = 2) {
+  return value == null ? "–" : (100 * value).toFixed(digits) + " %";
+}
+
+function duration(seconds) {
+  if (seconds == null) return "–";
+  if (seconds < 60) return Math.round(seconds) + " s";
+  if (seconds < 3600) return Math.round(seconds / 60) + " min";
+  return (seconds / 3600).toFixed(1) + " h";
+}
+
+function number(value, digits = 0) {
+  return value == null ? "–" : Number(value).toLocaleString(undefined, {
+    maximumFractionDigits: digits, minimumFractionDigits: digits,
+  });
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function statusBadge(status) {
+  return element("span", { class: "status " + status }, status);
+}
+
+function progressBar(job) {
+  const value = Math.round(100 * job.progress);
+  const bar = element("div", {
+    class: "progress small " + job.status, role: "progressbar",
+    "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(value),
+  }, element("div", { class: "fill", style: `width: ${value}%` }));
+  return element("div", { class: "progress-cell" }, bar, element("span", {}, value + " %"));
+}
+
+// --- job list ----------------------------------------------------------------------------------
+const PAGE_SIZE = 25;
+
+async function jobsPage() {
+  let offset = 0;
+  const refresh = async () => {
+    try {
+      const page = await api(`/v1/jobs?offset=${offset}&limit=${PAGE_SIZE}`);
+      renderJobs(page);
+      notice("");
+      return page.items.some((job) => !TERMINAL.includes(job.status));
+    } catch (error) {
+      notice("Could not load jobs: " + error.message);
+      return false;
+    }
+  };
+  document.getElementById("older").addEventListener("click", () => { offset += PAGE_SIZE; refresh(); });
+  document.getElementById("newer").addEventListener("click", () => {
+    offset = Math.max(0, offset - PAGE_SIZE);
+    refresh();
+  });
+  const loop = async () => {
+    const active = await refresh();
+    setTimeout(loop, active ? 1500 : 10000);
+  };
+  loop();
+}
+
+function renderJobs(page) {
+  const empty = page.total === 0;
+  document.getElementById("empty").hidden = !empty;
+  document.getElementById("jobs").hidden = empty;
+  document.getElementById("pager").hidden = page.total <= PAGE_SIZE;
+  document.getElementById("page-info").textContent =
+    `${page.offset + 1}–${page.offset + page.items.length} of ${page.total}`;
+  document.getElementById("newer").disabled = page.offset === 0;
+  document.getElementById("older").disabled = page.offset + page.items.length >= page.total;
+  const rows = page.items.map((job) => {
+    const link = element("a", { href: `/jobs/${job.id}` }, element("code", {}, job.id.slice(0, 8)));
+    const hardware = job.request.hardware || {};
+    return element("tr", { dataset: { jobId: job.id } },
+      element("td", {}, link),
+      element("td", {}, job.request.task),
+      element("td", {}, `${hardware.preset} ${hardware.tile_rows}×${hardware.tile_cols}`),
+      element("td", {}, statusBadge(job.status)),
+      element("td", {}, job.phase),
+      element("td", {}, progressBar(job)),
+      element("td", {}, TERMINAL.includes(job.status) ? "–" : duration(job.eta_seconds)),
+      element("td", {}, new Date(job.created_at).toLocaleString()),
+      element("td", { class: "num" }, percent(job.best_accuracy_1d)),
+    );
+  });
+  document.querySelector("#jobs tbody").replaceChildren(...rows);
+}
+
+// --- submit form -------------------------------------------------------------------------------
+async function newJobPage() {
+  const form = document.getElementById("job-form");
+  const preset = document.getElementById("f-hardware.preset");
+  const showPreset = () => {
+    for (const table of document.querySelectorAll("[data-preset]")) {
+      table.hidden = table.dataset.preset !== preset.value;
+    }
+  };
+  preset?.addEventListener("change", showPreset);
+  showPreset();
+  await loadTasks();
+  document.getElementById("upload-button").addEventListener("click", uploadDataset);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    const button = document.getElementById("submit");
+    button.disabled = true;
+    try {
+      const job = await api("/v1/jobs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(readForm(form)),
+      });
+      window.location.href = `/jobs/${job.id}`;
+    } catch (error) {
+      showErrors(error);
+      button.disabled = false;
+    }
+  });
+}
+
+async function loadTasks(selected) {
+  const select = document.getElementById("f-task");
+  const current = selected || select.value || select.dataset.default;
+  try {
+    const tasks = await api("/v1/tasks");
+    select.replaceChildren(...tasks.map((task) =>
+      element("option", { value: task.name, title: task.description },
+        `${task.name} — ${task.description}`)));
+    select.value = current;
+  } catch (error) {
+    showError("task", "could not load the tasks: " + error.message);
+  }
+}
+
+async function uploadDataset() {
+  clearErrors();
+  const input = document.getElementById("upload-file");
+  if (!input.files.length) return showError("file", "choose an .npz file first");
+  const body = new FormData();
+  body.append("file", input.files[0]);
+  try {
+    const dataset = await api("/v1/datasets", { method: "POST", body });
+    await loadTasks(dataset.task);
+  } catch (error) {
+    showErrors(error);
+  }
+}
+
+function readForm(form) {
+  const body = {};
+  for (const input of form.querySelectorAll("[data-path]")) {
+    const value = readValue(input);
+    if (value === undefined) continue;
+    const path = input.dataset.path.split(".");
+    let target = body;
+    for (const key of path.slice(0, -1)) target = target[key] ??= {};
+    target[path.at(-1)] = value;
+  }
+  return body;
+}
+
+function readValue(input) {
+  switch (input.dataset.kind) {
+    case "choices":
+      return [...input.querySelectorAll("input:checked")].map((box) => box.value);
+    case "checkbox":
+      return input.checked;
+    case "integer":
+    case "number": {
+      const text = input.value.trim();
+      if (text === "") return "optional" in input.dataset ? null : undefined;
+      return Number(text);  // the server validates; a non-number becomes NaN -> null -> 422
+    }
+    default:
+      return input.value;
+  }
+}
+
+function clearErrors() {
+  for (const slot of document.querySelectorAll("[data-error-for]")) {
+    slot.hidden = true;
+    slot.textContent = "";
+  }
+  for (const field of document.querySelectorAll(".field.invalid")) field.classList.remove("invalid");
+}
+
+// Put an error next to the field the API named: a validation error's `loc` (["body",
+// "hardware", "tile_rows"]) or a message that starts with the field ("task: ...").
+function showErrors(error) {
+  const detail = error.detail;
+  if (Array.isArray(detail)) {
+    for (const item of detail) {
+      const path = item.loc.filter((part) => part !== "body").join(".");
+      showError(path, item.msg);
+    }
+  } else {
+    const text = typeof detail === "string" ? detail : error.message;
+    const match = /^([\w.]+): (.*)$/s.exec(text);
+    if (match) showError(match[1], match[2]);
+    else showError("", text);
+  }
+}
+
+function showError(path, message) {
+  // the field itself, else its closest named parent (a section), else the form
+  let key = path;
+  let slot = document.querySelector(`[data-error-for="${CSS.escape(key)}"]`);
+  while (!slot && key.includes(".")) {
+    key = key.slice(0, key.lastIndexOf("."));
+    slot = document.querySelector(`[data-error-for="${CSS.escape(key)}"]`);
+  }
+  if (!slot) {
+    slot = document.querySelector('[data-error-for=""]');
+    message = path ? `${path}: ${message}` : message;
+  }
+  slot.textContent = slot.textContent ? slot.textContent + "; " + message : message;
+  slot.hidden = false;
+  slot.closest(".field")?.classList.add("invalid");
+  slot.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+// --- job page ----------------------------------------------------------------------------------
+async function jobPage() {
+  const root = document.getElementById("job");
+  const jobId = root.dataset.jobId;
+  const formats = root.dataset.formats.split(",");
+  const view = { jobId, formats, axis: "tiles", candidates: [], lastFetch: 0, fetched: null };
+  document.getElementById("pareto-x").addEventListener("change", (event) => {
+    view.axis = event.target.value;
+    drawPareto(view);
+  });
+  document.getElementById("cancel").addEventListener("click", async () => {
+    try {
+      renderJob(view, await api(`/v1/jobs/${jobId}/cancel`, { method: "POST" }));
+    } catch (error) {
+      notice("Cancel failed: " + error.message);
+    }
+  });
+  let job;
+  try {
+    job = await api(`/v1/jobs/${jobId}`);
+  } catch (error) {
+    notice(error.status === 404 ? `Job ${jobId} does not exist.` : error.message);
+    return;
+  }
+  await update(view, job);
+  if (!TERMINAL.includes(job.status)) follow(view);
+}
+
+// Server-sent events while the job runs; polling if the stream breaks.
+function follow(view) {
+  const events = new EventSource(withToken(`/v1/jobs/${view.jobId}/events`));
+  events.addEventListener("progress", (event) => {
+    const job = JSON.parse(event.data);
+    if (TERMINAL.includes(job.status)) events.close();
+    update(view, job);
+  });
+  events.onerror = () => {
+    events.close();
+    poll(view);
+  };
+}
+
+async function poll(view) {
+  try {
+    const job = await api(`/v1/jobs/${view.jobId}`);
+    await update(view, job);
+    if (TERMINAL.includes(job.status)) return;
+  } catch (error) {
+    notice("Lost contact with the server: " + error.message);
+  }
+  setTimeout(() => poll(view), 2000);
+}
+
+async function update(view, job) {
+  renderJob(view, job);
+  // candidates exist from the end of the search on; re-read them while verification runs
+  const final = TERMINAL.includes(job.status);
+  const due = Date.now() - view.lastFetch > 2000;
+  if (view.fetched !== job.status + job.phase || due || final) {
+    view.lastFetch = Date.now();
+    view.fetched = job.status + job.phase;
+    view.candidates = await api(`/v1/jobs/${view.jobId}/candidates`);
+    renderCandidates(view);
+  }
+}
+
+function renderJob(view, job) {
+  const running = !TERMINAL.includes(job.status);
+  const status = document.getElementById("status");
+  status.className = "status " + job.status;
+  status.textContent = job.status;
+  const hardware = job.request.hardware || {};
+  const budget = job.request.budget || {};
+  document.getElementById("summary").textContent =
+    `${job.request.task} on ${hardware.preset} ${hardware.tile_rows}×${hardware.tile_cols}` +
+    (hardware.max_tiles ? `, ≤ ${hardware.max_tiles} tiles` : "") +
+    ` · ${budget.trials} trials, ${budget.top_k} verified · created ` +
+    new Date(job.created_at).toLocaleString();
+  const value = Math.round(100 * job.progress);
+  const bar = document.getElementById("progress");
+  bar.className = "progress " + job.status;
+  bar.setAttribute("aria-valuenow", String(value));
+  bar.querySelector(".fill").style.width = value + "%";
+  document.getElementById("progress-text").textContent =
+    `${value} % · ${job.phase}` + (running && job.eta_seconds != null
+      ? ` · about ${duration(job.eta_seconds)} left` : "");
+  const error = document.getElementById("error");
+  error.hidden = !job.error;
+  error.textContent = job.error || "";
+  document.getElementById("cancel").hidden = !running;
+  document.getElementById("request").textContent = JSON.stringify(job.request, null, 2);
+}
+
+function renderCandidates(view) {
+  const candidates = view.candidates;
+  document.getElementById("candidates").hidden = !candidates.length;
+  document.getElementById("no-candidates").hidden = candidates.length > 0;
+  const rows = candidates.map((c) => {
+    const downloads = c.verified
+      ? view.formats.map((format) => element("a", {
+        class: "button small", download: "", dataset: { format },
+        href: withToken(`/v1/architectures/${c.architecture_id}/export?format=${format}`),
+      }, format))
+      : [element("span", { class: "help" }, "not verified")];
+    return element("tr", { dataset: { architectureId: c.architecture_id }, class: c.verified ? "verified" : "" },
+      element("td", {}, element("code", { title: JSON.stringify(c.architecture) },
+        c.architecture_id.slice(0, 10))),
+      element("td", { class: "num" }, number(c.tiles)),
+      element("td", { class: "num" }, number(c.params)),
+      element("td", { class: "num" }, number(c.energy_nj, 1)),
+      element("td", { class: "num" }, number(c.latency_us, 2)),
+      element("td", { class: "num" }, percent(c.predicted.accuracy_1d)),
+      element("td", { class: "num" }, percent(c.accuracy_1d)),
+      element("td", { class: "num" }, c.avm == null ? "–" : percent(c.avm)),
+      element("td", { class: "num" }, percent(c.digital_accuracy)),
+      element("td", { class: "downloads" }, ...downloads),
+    );
+  });
+  document.querySelector("#candidates tbody").replaceChildren(...rows);
+  drawPareto(view);
+  drawDrift(view);
+}
+
+const PLOT_LAYOUT = {
+  margin: { l: 60, r: 20, t: 10, b: 50 },
+  legend: { orientation: "h", y: -0.25 },
+  font: { family: "system-ui, sans-serif", size: 12 },
+  paper_bgcolor: "rgba(0,0,0,0)",
+  plot_bgcolor: "#fff",
+};
+const PLOT_CONFIG = { responsive: true, displaylogo: false };
+const AXIS_TITLES = { tiles: "tiles", energy_nj: "energy per inference (nJ)", latency_us: "latency (µs)" };
+
+function shortId(c) {
+  return c.architecture_id.slice(0, 10);
+}
+
+function drawPareto(view) {
+  if (!window.Plotly) return;
+  const x = (c) => c[view.axis];
+  const predicted = view.candidates;
+  const verified = predicted.filter((c) => c.verified);
+  const traces = [
+    {
+      name: "predicted (surrogate)", mode: "markers", type: "scatter",
+      x: predicted.map(x), y: predicted.map((c) => c.predicted.accuracy_1d),
+      text: predicted.map(shortId),
+      marker: { color: "#94a3b8", size: 9, symbol: "circle" },
+      hovertemplate: "%{text}<br>%{x}<br>predicted %{y:.2%}<extra></extra>",
+    },
+    {
+      name: "verified (simulated chips, ± std)", mode: "markers", type: "scatter",
+      x: verified.map(x), y: verified.map((c) => c.accuracy_1d),
+      text: verified.map(shortId),
+      error_y: { type: "data", array: verified.map((c) => oneDay(c)?.std ?? 0), visible: true },
+      marker: { color: "#2563eb", size: 12, symbol: "diamond", line: { color: "#1e3a8a", width: 1 } },
+      hovertemplate: "%{text}<br>%{x}<br>verified %{y:.2%}<extra></extra>",
+    },
+  ];
+  const layout = {
+    ...PLOT_LAYOUT,
+    xaxis: { title: { text: AXIS_TITLES[view.axis] }, zeroline: false, visible: !!predicted.length },
+    yaxis: { title: { text: "accuracy after 1 day" }, tickformat: ".1%", visible: !!predicted.length },
+    annotations: predicted.length ? [] : [placeholder("the front appears when the search ends")],
+  };
+  Plotly.react("pareto", traces, layout, PLOT_CONFIG);
+}
+
+function oneDay(candidate) {
+  return candidate.accuracy.find((point) => point.time_seconds === 86400);
+}
+
+function drawDrift(view) {
+  if (!window.Plotly) return;
+  const traces = [];
+  view.candidates.filter((c) => c.verified).forEach((c, i) => {
+    const color = COLORS[i % COLORS.length];
+    const points = c.accuracy.filter((p) => p.time_seconds > 0);
+    const t = points.map((p) => p.time_seconds);
+    const group = shortId(c);
+    traces.push(
+      { x: t, y: points.map((p) => p.mean + p.std), mode: "lines", line: { width: 0 },
+        legendgroup: group, showlegend: false, hoverinfo: "skip", type: "scatter" },
+      { x: t, y: points.map((p) => p.mean - p.std), mode: "lines", line: { width: 0 },
+        fill: "tonexty", fillcolor: hexToRgba(color, 0.15), legendgroup: group,
+        showlegend: false, hoverinfo: "skip", type: "scatter" },
+      { x: t, y: points.map((p) => p.mean), mode: "lines+markers", name: group,
+        legendgroup: group, line: { color }, marker: { color, size: 7 }, type: "scatter",
+        customdata: points.map((p) => p.std),
+        hovertemplate: `${group}<br>%{x:.3s} s: %{y:.2%} ± %{customdata:.2%}<extra></extra>` },
+    );
+  });
+  const ticks = Object.keys(DRIFT_TICKS).map(Number);
+  const layout = {
+    ...PLOT_LAYOUT,
+    xaxis: { type: "log", title: { text: "time after programming" }, tickvals: ticks,
+      ticktext: ticks.map((t) => DRIFT_TICKS[t]), range: [-0.3, 7.7], visible: !!traces.length },
+    yaxis: { title: { text: "accuracy (mean ± std over chips)" }, tickformat: ".1%",
+      visible: !!traces.length },
+    annotations: traces.length ? [] : [placeholder("curves appear as candidates are verified")],
+  };
+  Plotly.react("drift", traces, layout, PLOT_CONFIG);
+}
+
+function placeholder(text) {
+  return { text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+    font: { color: "#64748b", size: 14 } };
+}
+
+function hexToRgba(hex, alpha) {
+  const value = parseInt(hex.slice(1), 16);
+  return `rgba(${value >> 16}, ${(value >> 8) & 255}, ${value & 255}, ${alpha})`;
+}
+
+// --- start -------------------------------------------------------------------------------------
+const PAGES = { jobs: jobsPage, new: newJobPage, job: jobPage };
+
+document.addEventListener("DOMContentLoaded", () => {
+  adoptUrlToken();
+  setupKeyForm();
+  PAGES[document.body.dataset.page]?.();
+});

@@ -1,0 +1,172 @@
+"""The dashboard in headless Debian chromium (Playwright) against a real `xbarnas serve`.
+
+Screenshots land in ``test-artifacts/dashboard/`` (or ``$XBARNAS_TEST_ARTIFACTS/dashboard``).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from search.tasks import load_task
+from tests.service.test_end_to_end import _start, _stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("XBARNAS_TEST_ARTIFACTS", "test-artifacts")) / "dashboard"
+LIGHT_BUDGET = {"trials": 30, "top_k": 2, "train_epochs": 1, "mc_samples": 2}
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI needs /usr/bin/chromium: `make test` installs it with apt")
+    pytest.skip("no /usr/bin/chromium (`apt-get install chromium`)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dashboard")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir):
+    process, client = _start(f"sqlite:///{data_dir / 'xbarnas.db'}", data_dir)
+    try:
+        yield client
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(
+        base_url=server.server, viewport={"width": 1366, "height": 900}, accept_downloads=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"/?token={server.key}")  # as `xbarnas serve` prints it; the page keeps the key
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def _plotted(page, chart: str) -> list[dict]:
+    """The traces Plotly drew in ``#chart``: name and the number of points."""
+    return page.evaluate(
+        f"""() => document.getElementById({chart!r}).data.map(
+            (t) => ({{name: t.name || '', points: t.x.length, mode: t.mode}}))"""
+    )
+
+
+def test_submit_watch_plot_and_download(page, server):
+    expect = sync_api.expect
+    expect(page.locator("#empty")).to_be_visible()
+    assert "token=" not in page.url  # the key left the address bar
+    _shot(page, "01-empty-job-list")
+
+    page.get_by_role("link", name="Start your first search").click()
+    expect(page.locator("#f-task")).to_have_value("digits")
+    page.fill("#f-hardware\\.tile_rows", "0")
+    page.click("#submit")
+    error = page.locator('[data-error-for="hardware.tile_rows"]')
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("greater than 0")
+    _shot(page, "02-form-error-next-to-the-field")
+    assert server.json("GET", "/v1/jobs")["total"] == 0  # nothing was submitted
+
+    page.fill("#f-hardware\\.tile_rows", "256")
+    job_id = _submit_light_job(page)
+    assert server.job(job_id)["request"]["budget"] == LIGHT_BUDGET
+
+    progress = page.locator("#progress")
+    page.wait_for_function(
+        "() => Number(document.getElementById('progress').getAttribute('aria-valuenow')) > 0"
+    )
+    _shot(page, "03-job-running")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=400_000)
+    expect(progress).to_have_attribute("aria-valuenow", "100")
+
+    page.wait_for_function("() => document.querySelectorAll('#drift .scatterlayer .point').length")
+    pareto = {trace["name"]: trace["points"] for trace in _plotted(page, "pareto")}
+    assert pareto["verified (simulated chips, ± std)"] == 2
+    assert pareto["predicted (surrogate)"] >= 2
+    assert page.locator("#pareto .scatterlayer .point").count() >= 4
+    curves = [t for t in _plotted(page, "drift") if t["mode"] == "lines+markers"]
+    assert len(curves) == 2 and all(t["points"] == 5 for t in curves)  # 1 s ... 1 year
+    assert page.locator("#drift .scatterlayer .point").count() == 10
+    page.select_option("#pareto-x", "energy_nj")
+    expect(page.locator("#pareto .xtitle")).to_contain_text("energy")
+    _shot(page, "04-job-succeeded")
+
+    best = page.locator("#candidates tr.verified").first
+    with page.expect_download() as download:
+        best.locator('a[data-format="onnx"]').click()
+    onnx = ARTIFACTS / download.value.suggested_filename
+    download.value.save_as(onnx)
+    task = load_task("digits")
+    inputs = task.prepare(task.test.x[:8]).numpy()
+    (logits,) = onnxruntime.InferenceSession(str(onnx)).run(None, {"input": inputs})
+    assert logits.shape == (8, 10) and np.isfinite(logits).all()
+
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    row = page.locator(f'tr[data-job-id="{job_id}"]')
+    expect(row).to_contain_text("succeeded")
+    expect(row.locator("td").last).to_contain_text("%")
+    _shot(page, "05-job-list")
+
+
+def _submit_light_job(page) -> str:
+    for field, value in LIGHT_BUDGET.items():
+        page.fill(f"#f-budget\\.{field}", str(value))
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    return page.url.rsplit("/", 1)[-1]
+
+
+def test_cancel_a_running_job(page, server):
+    running = server.submit({"budget": {"trials": 4000, "top_k": 5, "train_epochs": 50}})
+    page.goto(f"/jobs/{running['id']}")
+    expect = sync_api.expect
+    expect(page.locator("#status")).to_have_text("running", timeout=120_000)
+    page.click("#cancel")
+    expect(page.locator("#status")).to_have_text("cancelled", timeout=120_000)
+    expect(page.locator("#cancel")).to_be_hidden()
+    assert server.job(running["id"])["status"] == "cancelled"
+
+
+def test_upload_a_data_set_and_see_why_its_job_failed(page, data_dir, tmp_path):
+    expect = sync_api.expect
+    upload = tmp_path / "blobs.npz"
+    rng = np.random.default_rng(0)
+    np.savez(upload, x=rng.normal(size=(120, 8)).astype("float32"), y=np.arange(120) % 3)
+    page.goto("/jobs/new")
+    page.get_by_text("Upload a data set").click()
+    page.set_input_files("#upload-file", upload)
+    page.click("#upload-button")
+    expect(page.locator("#f-task")).to_have_value(re.compile(r"dataset-[0-9a-f]{32}"))
+    dataset = page.input_value("#f-task")
+    (stored,) = (data_dir / "datasets").glob("*.npz")
+    stored.unlink()  # the stored file vanished: the job must fail, and say why
+    _submit_light_job(page)
+    expect(page.locator("#status")).to_have_text("failed", timeout=120_000)
+    expect(page.locator("#error")).to_be_visible()
+    expect(page.locator("#error")).to_contain_text(dataset.removeprefix("dataset-"))
+    _shot(page, "06-failed-job")

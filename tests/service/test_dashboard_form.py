@@ -1,0 +1,52 @@
+"""The dashboard's job form follows the API schema: fields, bounds, defaults."""
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.dashboard.forms import job_form
+from service.schemas import JobCreate
+from service.settings import Settings
+
+
+def _fields() -> dict:
+    return {f.path: f for section in job_form() for f in section.fields}
+
+
+def test_every_field_of_the_job_body_is_in_the_form_with_its_default():
+    fields = _fields()
+    body = JobCreate().model_dump(mode="json")
+    leaves = {
+        f"{key}.{child}" if isinstance(value, dict) else key
+        for key, value in body.items()
+        for child in (value if isinstance(value, dict) else [None])
+    }
+    assert set(fields) == leaves
+    for path, field in fields.items():
+        section, _, name = path.partition(".")
+        assert field.default == (body[section][name] if name else body[section])
+
+
+def test_bounds_kinds_and_options_come_from_the_schema():
+    fields = _fields()
+    rows = fields["hardware.tile_rows"]
+    assert (rows.kind, rows.minimum, rows.maximum, rows.integer) == ("number", 1, 4096, True)
+    assert fields["hardware.max_tiles"].optional and not rows.optional
+    energy = fields["hardware.max_energy_nj"]
+    assert energy.minimum is None and not energy.integer  # gt=0 on a float: the API checks it
+    assert fields["hardware.preset"].options == ("pcm", "rram", "ideal")
+    assert fields["objectives"].kind == "choices" and "tiles" in fields["objectives"].options
+    assert fields["task"].kind == "task"
+    assert [s.name for s in job_form()][:2] == ["task", "hardware"]
+
+
+def test_pages_and_the_bundled_chart_library_are_served(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", runner=False)
+    with TestClient(create_app(settings)) as client:
+        for path in ("/", "/jobs/new", "/jobs/0123"):
+            page = client.get(path)
+            assert page.status_code == 200 and "/static/dashboard.js" in page.text
+        assert 'data-path="hardware.tile_rows"' in client.get("/jobs/new").text
+        plotly = client.get("/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+        assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+        assert plotly.headers["content-encoding"] == "gzip"
+        assert client.get("/static/dashboard.css").status_code == 200
