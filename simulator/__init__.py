@@ -22,6 +22,7 @@ from simulator.deploy import deployment_bundle
 from simulator.device import default_device
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
+from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
 
 __all__ = [
     "DEFAULT_TIMES",
@@ -34,8 +35,10 @@ __all__ = [
     "HWATraining",
     "HardwareConfig",
     "LayerCost",
+    "PostTraining",
     "analog_layers",
     "calibrate_input_ranges",
+    "calibration_loss",
     "cost",
     "default_device",
     "deployment_bundle",
@@ -43,6 +46,7 @@ __all__ = [
     "evaluate",
     "exact_weights",
     "hardware_of",
+    "post_training_optimize",
     "program",
     "to_analog",
     "to_digital",

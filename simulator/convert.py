@@ -96,17 +96,24 @@ def drift(model: nn.Module, t_seconds: float, seed: int | None = None) -> nn.Mod
 
 
 @torch.no_grad()
-def calibrate_input_ranges(model: nn.Module, inputs: Iterable[Tensor]) -> nn.Module:
-    """Set each tile's DAC range to the largest |input| it sees over ``inputs`` (batches).
+def calibrate_input_ranges(
+    model: nn.Module, inputs: Iterable[Tensor], quantile: float = 1.0
+) -> nn.Module:
+    """Set each tile's DAC range to the largest |input| it sees over ``inputs`` (batches), or,
+    with ``quantile`` < 1, to the largest per-batch ``quantile`` of its |inputs|: at least that
+    fraction of every batch's inputs then lies within the range.
 
     The inputs flow through the exact float weights (as in the digital model); the model's mode is
     restored afterwards.
     """
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile: must be in (0, 1], got {quantile}")
     layers = _require_layers(model, "calibrate_input_ranges")
     was_training = model.training
     model.eval()
     for layer in layers:
-        layer.input_range.fill_(float("nan"))
+        layer.input_range = torch.full_like(layer.input_range, float("nan"))
+        layer.calibration_quantile = quantile
         layer.calibrating = True
     try:
         for x in inputs:

@@ -2,8 +2,9 @@
 
 Per analog layer: its shape, tile grid and the placement of every tile (which rows and columns of
 the unrolled weight matrix it holds), the target conductances G+ and G- (uS) of every cell, the
-weight-to-conductance scale per tile column, the DAC input range per row tile, and the digital
-bias; plus the hardware configuration. Written as a zip of ``manifest.json``, one ``.npz`` per
+weight-to-conductance scale per tile column (max|W| of the tile or column, or the range optimised
+by :mod:`simulator.post_training`), the DAC input range per row tile, and the digital bias; plus
+the hardware configuration. Written as a zip of ``manifest.json``, one ``.npz`` per
 layer, ``hardware.json`` and a short ``README.md``.
 """
 
@@ -27,7 +28,9 @@ hardware.json    the chip configuration the network was verified on
 layers/NAME.npz  per layer:
   g_plus, g_minus  [rows, cols] target conductances in uS (rows = unrolled inputs, C*kh*kw for a
                    convolution in PyTorch's order; cols = outputs); program each pair with them
-  weight_scale     [row_tiles, cols] max|W| mapped to g_max, per tile (or per column of a tile):
+  weight_scale     [row_tiles, cols] the weight mapped to g_max in each tile column: max|W| of the
+                   tile (or column), or its post-training optimised range (manifest:
+                   optimised_ranges), beyond which weights saturate at g_max:
                    W = (g_plus - g_minus) / g_max * weight_scale[row tile of the row]
   input_range      [row_tiles] DAC full scale of each row tile, in activation units (NaN: none)
   bias             [cols] added digitally after the row tiles' partial sums (absent: no bias)
@@ -49,9 +52,8 @@ def deployment_bundle(model: nn.Module, hw: HardwareConfig | None = None) -> byt
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for index, layer in enumerate(analog_layers(model)):
             grid = layer.grid
-            blocks = layer._weight_blocks()
-            w_scale = grid.weight_scale(blocks, model_hw.column_scaling)
-            normalized = (blocks / w_scale.unsqueeze(-2)).flatten(0, 1)[: grid.rows]
+            normalized, w_scale = layer._normalized_weights()
+            normalized = normalized.flatten(0, 1)[: grid.rows]
             tiles = [
                 (
                     r * model_hw.tile_rows,
@@ -95,6 +97,7 @@ def deployment_bundle(model: nn.Module, hw: HardwareConfig | None = None) -> byt
                     "row_tiles": grid.n_row_tiles,
                     "col_tiles": grid.n_col_tiles,
                     "calibrated": layer.calibrated,
+                    "optimised_ranges": bool(torch.isfinite(layer.weight_range).all()),
                     "file": path,
                 }
             )

@@ -85,6 +85,7 @@ class PCMDevice(ScaledDevice):
     G_MAX_REFERENCE = 25.0
     T0 = 20.0  # s, first read after programming
     T_READ = 250e-9  # s, read duration of the 1/f fit
+    Q_FLOOR = 1e-3 ** (1 / 0.65)  # u below which the 1/f noise amplitude stops growing
 
     def programming_std(self, g_target: Tensor) -> Tensor:
         """sigma_prog(u) = (0.26348 + 1.9650 u - 1.1731 u^2) * g_max / 25, in uS."""
@@ -110,7 +111,8 @@ class PCMDevice(ScaledDevice):
     def read(self, g_target, g_prog, param, t, generator):
         t_total = t + self.T0
         g_drift = g_prog * (t_total / self.T0) ** (-param) if t > 0 else g_prog
-        q_s = (0.0088 / (g_prog / self.g_max).pow(0.65).clamp(min=1e-3)).clamp(max=0.2)
+        # max(u^0.65, 1e-3) written as max(u, 1e-3^(1/0.65))^0.65: a finite gradient at u = 0
+        q_s = (0.0088 / (g_prog / self.g_max).clamp(min=self.Q_FLOOR).pow(0.65)).clamp(max=0.2)
         growth = math.sqrt(math.log((t_total + self.T_READ) / (2 * self.T_READ)))
         sigma = self.read_noise_scale * q_s * growth * g_drift.abs()
         return (g_drift + sigma * _normal(g_prog, generator)).clamp(min=0.0)
@@ -156,7 +158,8 @@ class RRAMDevice(ScaledDevice):
 
     def read(self, g_target, g_prog, param, t, generator):
         first = self.spread(g_target, 0.0)
-        relaxation = torch.sqrt((self.spread(g_target, t) ** 2 - first**2).clamp(min=0))
+        growth = self.spread(g_target, t) ** 2 - first**2
+        relaxation = torch.sqrt(growth.clamp(min=torch.finfo(growth.dtype).tiny))  # finite grad
         g = g_prog + self.drift_scale * relaxation * param
         read_std = self.read_noise_scale * self.READ_NOISE * self.g_max
         return (g + read_std * _normal(g_prog, generator)).clamp(min=0.0)

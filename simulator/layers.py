@@ -46,12 +46,17 @@ class AnalogLayer(nn.Module):
         self.hwa = hwa
         self.device_model = device_model(hw)
         self.grid = TileGrid(weight[0].numel(), weight.shape[0], hw.tile_rows, hw.tile_cols)
-        nan_ranges = torch.full((self.grid.n_row_tiles,), math.nan, device=weight.device)
+        device = weight.device
+        nan_ranges = torch.full((self.grid.n_row_tiles,), math.nan, device=device)
         self.register_buffer("input_range", nan_ranges)  # per row tile; NaN = not calibrated
+        nan_columns = torch.full((self.grid.n_row_tiles, self.grid.cols), math.nan, device=device)
+        self.register_buffer("weight_range", nan_columns)  # per tile column; NaN = from max|W|
+        self.register_load_state_dict_pre_hook(_default_weight_range)
         for name in ("g_target", "g_prog", "device_param", "w_scale", "matrix", "out_scale"):
             self.register_buffer(name, None, persistent=False)
         self.register_buffer("readout_ref", None, persistent=False)
         self.calibrating = False
+        self.calibration_quantile = 1.0  # of |input| per tile and batch, while calibrating
         self.calibrated = False  # every row tile has a finite calibrated input range
         self.register_load_state_dict_post_hook(lambda module, keys: module._check_calibrated())
         self.exact = False  # True: the native torch op on the float weights, in any mode
@@ -77,6 +82,10 @@ class AnalogLayer(nn.Module):
         """Largest |input| each row tile receives from this batch: ``[n_row_tiles]``."""
         raise NotImplementedError
 
+    def _tile_inputs_list(self, x: Tensor) -> list[Tensor]:
+        """The inputs of each row tile from this batch (no padding), one tensor per tile."""
+        raise NotImplementedError
+
     # --- state --------------------------------------------------------------------------------
     @property
     def programmed(self) -> bool:
@@ -94,12 +103,26 @@ class AnalogLayer(nn.Module):
         w = self.weight.detach().reshape(self.grid.cols, self.grid.rows).float()
         return self.grid.blocks(w)
 
-    @torch.no_grad()
-    def program(self, n_samples: int, generator: torch.Generator | None) -> None:
-        """Program ``n_samples`` independent instances of the current weights onto the tiles."""
+    def _weight_ranges(self, blocks: Tensor) -> Tensor:
+        """The weight each tile column maps to g_max, ``[n_row_tiles, cols]``: ``weight_range``
+        where set (post-training optimisation), else max|W| of the tile (or of the column)."""
+        default = self.grid.weight_scale(blocks, self.hw.column_scaling)
+        return torch.where(torch.isnan(self.weight_range), default, self.weight_range)
+
+    def _normalized_weights(self) -> tuple[Tensor, Tensor]:
+        """Weights over their column's range, saturated at +-1 ``[nR, block_rows, cols]``, and
+        the ranges ``[nR, cols]``."""
         blocks = self._weight_blocks()
-        w_scale = self.grid.weight_scale(blocks, self.hw.column_scaling)
-        normalized = blocks / w_scale.unsqueeze(-2)
+        w_scale = self._weight_ranges(blocks)
+        return (blocks / w_scale.unsqueeze(-2)).clamp(-1.0, 1.0), w_scale
+
+    def program(self, n_samples: int, generator: torch.Generator | None) -> None:
+        """Program ``n_samples`` independent instances of the current weights onto the tiles.
+
+        Differentiable in ``weight_range`` when it requires gradients (post-training
+        optimisation), as is :meth:`read`; the weights themselves never get gradients here.
+        """
+        normalized, w_scale = self._normalized_weights()
         g_target = torch.stack([normalized.clamp(min=0), (-normalized).clamp(min=0)])
         self.g_target = g_target * self.hw.g_max  # [2, nR, block_rows, cols]
         targets = self.g_target.expand(n_samples, *self.g_target.shape).contiguous()
@@ -108,7 +131,6 @@ class AnalogLayer(nn.Module):
         self._programmed_version = self.weight._version
         self.read(0.0, generator, reference=True)
 
-    @torch.no_grad()
     def read(self, t: float, generator: torch.Generator | None, reference: bool = False) -> None:
         """Read the conductances ``t`` seconds after programming (drift, fresh read noise)."""
         if not self.programmed:
@@ -121,9 +143,16 @@ class AnalogLayer(nn.Module):
             if reference:
                 self.readout_ref = readout
             scale = scale * self.grid.to_columns(self.readout_ref / readout)
-        self.matrix = normalized.mul_(self._matrix_gain)
+        self.matrix = normalized * self._matrix_gain
         self.out_scale = scale.unsqueeze(-2)  # [S, nR, 1, cols]
         self._noise.refresh(generator)
+
+    def forget_programming(self) -> None:
+        """Drop the programmed instances: the layer computes with the exact targets again."""
+        for name in ("g_target", "g_prog", "device_param", "w_scale", "matrix", "out_scale"):
+            setattr(self, name, None)
+        self.readout_ref = None
+        self._programmed_version = None
 
     def _identity_readout(self, matrix: Tensor) -> Tensor:
         """Mean |response| of each tile to the identity input: ``[S, nR, nC]``."""
@@ -175,9 +204,8 @@ class AnalogLayer(nn.Module):
             if self.weight._version != self._programmed_version:
                 raise RuntimeError("weights changed since programming: call program() again")
             return matrix, self.out_scale
-        blocks = self._weight_blocks()
-        w_scale = self.grid.weight_scale(blocks, self.hw.column_scaling)
-        matrix = blocks / w_scale.unsqueeze(-2) * self._matrix_gain
+        normalized, w_scale = self._normalized_weights()
+        matrix = normalized * self._matrix_gain
         return matrix.unsqueeze(0), (self._out_unit * w_scale).unsqueeze(-2).unsqueeze(0)
 
     def _input_ranges(self, x: Tensor) -> Tensor | float:
@@ -191,15 +219,21 @@ class AnalogLayer(nn.Module):
 
     @torch.no_grad()
     def _record_input_range(self, x: Tensor) -> None:
-        """Widen each row tile's calibrated range to the largest |input| of this batch."""
-        observed = self._tile_input_max(x).to(self.input_range.dtype)
-        self.input_range = torch.fmax(self.input_range, observed)
+        """Widen each row tile's calibrated range to the ``calibration_quantile`` of |input| in
+        this batch (so that at least that fraction of every batch lies within the range)."""
+        observed = torch.stack(
+            [
+                _quantile(tile.abs().flatten(), self.calibration_quantile)
+                for tile in self._tile_inputs_list(x)
+            ]
+        )
+        self.input_range = torch.fmax(self.input_range, observed.to(self.input_range.dtype))
 
     def _dac(self, x: Tensor, ranges: Tensor | float) -> Tensor:
         """Inputs -> DAC codes (a new tensor): scaled by the range, clipped and rounded."""
         x = x / (ranges / self._dac_levels)
         if self.hw.dac_bits is not None:
-            x = x.clamp_(-self._dac_levels, self._dac_levels).round_()
+            x = _round(x.clamp_(-self._dac_levels, self._dac_levels))
         return x
 
     def _adc(self, y: Tensor) -> Tensor:
@@ -207,7 +241,7 @@ class AnalogLayer(nn.Module):
         if self.hw.out_bound is not None:
             y = y.clamp_(-self._adc_levels, self._adc_levels)
             if self.hw.adc_bits is not None:
-                y = y.round_()
+                y = _round(y)
         return y
 
     def extra_repr(self) -> str:
@@ -232,6 +266,11 @@ class AnalogLinear(AnalogLayer):
 
     def _tile_input_max(self, x):
         return self.grid.split_rows(x.detach().abs()).flatten(0, -3).amax(dim=(0, 2))
+
+    def _tile_inputs_list(self, x):
+        rows = x.detach().reshape(-1, self.grid.rows)
+        size = self.grid.block_rows
+        return [rows[:, r * size : (r + 1) * size] for r in range(self.grid.n_row_tiles)]
 
     def _crossbar(self, x, matrix, out_scale):
         instances, n_row_tiles = matrix.shape[:2]
@@ -313,6 +352,10 @@ class AnalogConv2d(AnalogLayer):
     def _tile_input_max(self, x):
         return self._tile_inputs(x.detach()).abs().amax(dim=(0, 2, 3, 4))
 
+    def _tile_inputs_list(self, x):
+        channels = x.shape[1]
+        return [x.detach().index_select(1, c[c < channels]) for c in self.tile_channels]
+
     def _tile_kernels(self, matrix: Tensor) -> Tensor:
         """``[S, nR, block_rows, cols]`` -> grouped-conv weights ``[S*nR*cols, width, kh, kw]``."""
         instances, n_row_tiles, _, cols = matrix.shape
@@ -355,6 +398,22 @@ class AnalogConv2d(AnalogLayer):
 
     def extra_repr(self) -> str:
         return f"kernel={self.kernel_size}, stride={self.stride}, " + super().extra_repr()
+
+
+def _round(x: Tensor) -> Tensor:
+    """``x`` rounded: in place, or with a straight-through gradient when ``x`` needs one."""
+    return x + (x.round() - x).detach() if x.requires_grad else x.round_()
+
+
+def _quantile(values: Tensor, q: float) -> Tensor:
+    """The smallest of ``values`` (1-D) that at least a fraction ``q`` of them do not exceed."""
+    k = min(max(math.ceil(q * values.numel()), 1), values.numel())
+    return values.kthvalue(k).values
+
+
+def _default_weight_range(module, state_dict, prefix, *args) -> None:
+    """Weights saved before per-column ranges existed load with the default ranges."""
+    state_dict.setdefault(prefix + "weight_range", module.weight_range)
 
 
 @contextmanager
