@@ -16,10 +16,12 @@ from search.training import TrainConfig, accuracy, train
 from simulator import (
     DEFAULT_TIMES,
     HardwareConfig,
+    PostTraining,
     calibrate_input_ranges,
     cost,
     default_device,
     evaluate,
+    post_training_optimize,
 )
 
 ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
@@ -34,6 +36,10 @@ class Budget(BaseModel):
     mc_samples: int = Field(25, ge=1, le=1000, description="Programmed chips per drift time.")
     times: tuple[float, ...] = Field(DEFAULT_TIMES, description="Drift times, seconds.")
     calibration_examples: int = Field(512, ge=1, description="Training examples for DAC ranges.")
+    post_training: PostTraining | None = Field(
+        default_factory=PostTraining,
+        description="Post-training optimisation of column and DAC ranges; None skips it.",
+    )
 
     @field_validator("times")
     @classmethod
@@ -97,18 +103,18 @@ def verify(
     trained = train(model, task, hw, budget.train)
     digital = accuracy(trained.model, task, "test", device)
     start = time.perf_counter()
+    analog = trained.model
+    calibration = [
+        x for x, _ in task.batches("train", 256, device=device, limit=budget.calibration_examples)
+    ]
     if hw.input_range is None:  # DAC ranges from training data, kept in the exported weights
-        calibrate_input_ranges(
-            trained.model,
-            (
-                x
-                for x, _ in task.batches(
-                    "train", 256, device=device, limit=budget.calibration_examples
-                )
-            ),
+        calibrate_input_ranges(analog, calibration)
+    if budget.post_training is not None:  # optimised ranges, kept in the exported weights too
+        analog = post_training_optimize(
+            analog, hw, torch.cat(calibration), budget.post_training, seed
         )
     result = evaluate(
-        trained.model,
+        analog,
         (task.prepare(task.test.x, device), task.test.y.to(device)),
         hw,
         times=budget.times,
@@ -133,7 +139,7 @@ def verify(
         eval_seconds=eval_seconds,
         epochs=trained.epochs,
         curves=trained.curves,
-        weights=_state_bytes(trained.model),
+        weights=_state_bytes(analog),
     )
 
 

@@ -28,6 +28,7 @@ from service.models import Candidate, Job
 from service.schemas import JobCreate
 from service.settings import Settings
 from service.taskspec import task_spec
+from simulator import PostTraining
 from surrogate.store import SampleStore
 
 # Share of a job's progress bar per phase.
@@ -137,6 +138,7 @@ class Runner:
         budget = Budget(
             train=TrainConfig(epochs=request.budget.train_epochs, seed=request.seed),
             mc_samples=request.budget.mc_samples,
+            post_training=PostTraining() if request.budget.post_training else None,
         )
         progress = self._progress(job_id)
         progress("surrogate", 0, 1, None)

@@ -65,6 +65,12 @@ class BudgetSpec(BaseModel):
     mc_samples: int = Field(
         8, ge=1, le=100, title="Chips", description="Programmed chips per drift time."
     )
+    post_training: bool = Field(
+        True,
+        title="Post-training range optimisation",
+        description="Tune each tile column's conductance range and each tile's DAC input range "
+        "on calibration data before verifying (ranges go into the analog bundle).",
+    )
 
 
 class JobCreate(BaseModel):

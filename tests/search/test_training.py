@@ -1,9 +1,11 @@
 """Training on digits and verification of architectures."""
 
+import io
 import statistics
 import time
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from search.baselines import RESNET8
@@ -65,6 +67,18 @@ def test_verify_reports_drift_accuracy_avm_and_cost(digits):
     assert result.cost == cost(build_model(SMALL, digits), PCM, digits.input_shape).to_dict()
     assert result.arch_id == SMALL.id and result.task == "digits"
     assert ArchConfig.model_validate(result.arch) == SMALL
+    ranges = [v for k, v in _weights(result).items() if k.endswith("weight_range")]
+    assert ranges and all(torch.isfinite(r).all() for r in ranges)  # post-training optimised
+
+
+def test_verify_without_post_training_keeps_the_default_ranges(digits):
+    budget = Budget(train=TrainConfig(epochs=1), mc_samples=2, post_training=None)
+    weights = _weights(verify(SMALL, digits, PCM, budget))
+    assert all(torch.isnan(v).all() for k, v in weights.items() if k.endswith("weight_range"))
+
+
+def _weights(result) -> dict[str, torch.Tensor]:
+    return torch.load(io.BytesIO(result.weights))
 
 
 def test_budget_needs_the_reported_times():
@@ -81,7 +95,12 @@ def test_hardware_aware_training_loses_less_at_one_day(digits):
         losses = []
         for seed in range(3):
             train_config = TrainConfig(seed=seed, epochs=15, **({} if hwa else {"hwa": None}))
-            budget = Budget(train=train_config, times=(1.0, 86400.0, 2592000.0), mc_samples=20)
+            budget = Budget(
+                train=train_config,
+                times=(1.0, 86400.0, 2592000.0),
+                mc_samples=20,
+                post_training=None,  # the effect of training alone
+            )
             result = verify(SMALL, digits, PCM, budget)
             losses.append(result.digital_accuracy - result.accuracy_1d)
         drops[hwa] = statistics.mean(losses)
