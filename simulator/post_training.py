@@ -16,8 +16,8 @@ rounding with straight-through gradients, output noise). A range below a column'
 saturates those weights at g_max, a DAC range below the largest input clips it; the optimiser
 trades that against noise and quantization. The loss is the KL divergence from the digital
 network's predictions to the chip's (distillation): it needs no labels, cannot overfit them, and is
-zero on exact hardware, where nothing changes. The ranges with the lowest calibration loss on fixed
-noise draws are kept, the model as given among the candidates, so that loss never rises.
+zero on exact hardware, where nothing changes. The optimised ranges are kept only if they lower
+the calibration loss on fixed noise draws below that of the model as given, so it never rises.
 """
 
 from __future__ import annotations
@@ -97,9 +97,6 @@ def post_training_optimize(
         for layer in layers:
             layer.weight_range = layer.grid.weight_scale(layer._weight_blocks(), per_column=True)
     if tune_inputs or config.columns:
-        candidate = loss()
-        if candidate < best_loss:
-            best_loss, best = candidate, _ranges(layers)
         _descend(analog, layers, data, config, tune_inputs, seed)
         if loss() < best_loss:
             best = _ranges(layers)
