@@ -7,11 +7,24 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from torch import nn
 
 from search.tasks import Task
 from simulator import HardwareConfig, HWATraining, default_device, exact_weights, to_analog
+from simulator.pulsed import PulsedConfig, PulsedSGD, to_digital, to_pulsed
+
+
+class InSituTraining(BaseModel):
+    """In-situ analog training: the weights change only by pulses on the devices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pulsed: PulsedConfig = Field(
+        default_factory=lambda: PulsedConfig.preset("rram_zero_shift"),
+        description="Pulsed devices, their periphery and the pulse update.",
+    )
+    lr: float = Field(0.5, gt=0, le=100, description="SGD learning rate of the pulse updates.")
 
 
 class TrainConfig(BaseModel):
@@ -29,6 +42,17 @@ class TrainConfig(BaseModel):
     )
     seed: int = 0
     max_seconds: float | None = Field(None, gt=0, description="Stop after this much time.")
+    in_situ: InSituTraining | None = Field(
+        None, description="Train by pulses on pulsed devices (None: digital training)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _digital_without_in_situ(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # digital configurations dump (and hash) as before in-situ training existed
+        data = handler(self)
+        if self.in_situ is None:
+            data.pop("in_situ", None)
+        return data
 
 
 @dataclass
@@ -60,14 +84,24 @@ def accuracy(model: nn.Module, task: Task, split: str, device: torch.device) -> 
 def train(
     model: nn.Module, task: Task, hw: HardwareConfig, config: TrainConfig | None = None
 ) -> TrainResult:
-    """Convert ``model`` to ``hw``'s analog layers and train it (noise injected per mini-batch)."""
+    """Convert ``model`` to ``hw``'s analog layers and train it (noise injected per mini-batch).
+
+    With ``config.in_situ`` the layers train on pulsed devices instead (weights change only by
+    pulses; validation reads the pulsed tiles), and the best epoch's device weights become the
+    analog inference model.
+    """
     config = config or TrainConfig()
     device = default_device()
     torch.manual_seed(config.seed)
-    analog = to_analog(model, hw, config.hwa).to(device)
-    optimizer = torch.optim.AdamW(
-        analog.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    if config.in_situ is not None:
+        on_device = copy.deepcopy(model).to(device)  # the tiles are made where the weights are
+        analog = to_pulsed(on_device, config.in_situ.pulsed, seed=config.seed)
+        optimizer: torch.optim.Optimizer = PulsedSGD(analog, lr=config.in_situ.lr)
+    else:
+        analog = to_analog(model, hw, config.hwa).to(device)
+        optimizer = torch.optim.AdamW(
+            analog.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     start = time.perf_counter()
     best_accuracy, best_epoch, best_state = -1.0, 0, None
@@ -96,11 +130,16 @@ def train(
         )
         if val_accuracy > best_accuracy:
             best_accuracy, best_epoch = val_accuracy, epoch
-            best_state = copy.deepcopy(analog.state_dict())
+            best_state = (
+                to_digital(analog) if config.in_situ else copy.deepcopy(analog.state_dict())
+            )
         out_of_time = config.max_seconds and time.perf_counter() - start > config.max_seconds
         if epoch - best_epoch >= config.patience or out_of_time:
             break
-    analog.load_state_dict(best_state)
+    if config.in_situ is not None:
+        analog = to_analog(best_state, hw)
+    else:
+        analog.load_state_dict(best_state)
     return TrainResult(
         analog.eval(), best_accuracy, best_epoch, epoch, time.perf_counter() - start, curves
     )

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from search.driver import Constraints, Objective
 from search.tasks import BUILTIN_TASKS
+from search.training import InSituTraining, TrainConfig
 from simulator import HardwareConfig
+from simulator.pulsed import PulsedConfig
 
 DATASET_TASK = re.compile(r"dataset-[0-9a-f]{32}")
 
@@ -36,6 +38,13 @@ class HardwareSpec(BaseModel):
     )
     max_latency_us: float | None = Field(
         None, gt=0, title="Max latency (µs)", description="Per inference."
+    )
+    training_device: Literal["ideal", "linear_step", "soft_bounds", "rram", "rram_zero_shift"] = (
+        Field(
+            "rram_zero_shift",
+            title="Training device",
+            description="Pulsed device preset of in-situ (analog) training.",
+        )
     )
 
     def config(self) -> HardwareConfig:
@@ -70,6 +79,12 @@ class BudgetSpec(BaseModel):
         title="Post-training range optimisation",
         description="Tune each tile column's conductance range and each tile's DAC input range "
         "on calibration data before verifying (ranges go into the analog bundle).",
+    )
+    training: Literal["digital", "analog"] = Field(
+        "digital",
+        title="Training",
+        description="digital: hardware-aware training of float weights; analog: in-situ "
+        "training by pulses on the hardware's training device.",
     )
 
 
@@ -109,6 +124,13 @@ class JobCreate(BaseModel):
         "tiny", title="Search space", description="tiny: small inputs and chips; full: AnalogNAS."
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, title="Seed")
+
+    def train_config(self) -> TrainConfig:
+        """How verification trains each candidate."""
+        in_situ = None
+        if self.budget.training == "analog":
+            in_situ = InSituTraining(pulsed=PulsedConfig.preset(self.hardware.training_device))
+        return TrainConfig(epochs=self.budget.train_epochs, seed=self.seed, in_situ=in_situ)
 
     @field_validator("task")
     @classmethod

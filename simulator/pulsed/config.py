@@ -9,7 +9,6 @@ Device units: a device's state ``w`` is dimensionless, bounded by ``[w_min, w_ma
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -39,16 +38,16 @@ class PulsedDevice(BaseModel):
     asymmetry_dtod: float = Field(
         0.0, ge=0, le=1, description="Device-to-device spread (std) of the asymmetry."
     )
-    w_max: float = Field(1.0, gt=0, description="Mean upper bound b_max (inf: unbounded).")
-    w_min: float = Field(-1.0, lt=0, description="Mean lower bound b_min (-inf: unbounded).")
+    w_max: float | None = Field(1.0, gt=0, description="Mean upper bound b_max; None: unbounded.")
+    w_min: float | None = Field(-1.0, lt=0, description="Mean lower bound b_min; None: unbounded.")
     bounds_dtod: float = Field(
         0.3, ge=0, le=0.9, description="Device-to-device spread of the bounds (relative std)."
     )
 
     @model_validator(mode="after")
     def _soft_bounds_are_finite(self) -> PulsedDevice:
-        if self.kind == "soft_bounds" and not (math.isfinite(self.w_max + self.w_min)):
-            raise ValueError("w_max: a soft-bounds device needs finite bounds")
+        if self.kind == "soft_bounds" and (self.w_max is None or self.w_min is None):
+            raise ValueError("w_max, w_min: a soft-bounds device needs both bounds")
         return self
 
 
@@ -136,8 +135,8 @@ _IDEAL_DEVICE = {
     "kind": "linear_step",
     "dw_min_dtod": 0.0,
     "dw_min_ctoc": 0.0,
-    "w_max": math.inf,
-    "w_min": -math.inf,
+    "w_max": None,
+    "w_min": None,
     "bounds_dtod": 0.0,
 }
 _EXACT = EXACT_IO.model_dump()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -33,8 +35,10 @@ class DeviceArray:
         self.dw_up = dw * (1 + asymmetry / 2)
         self.dw_down = dw * (1 - asymmetry / 2)
         bounds = config.bounds_dtod
-        self.b_max = config.w_max * spread(1.0, bounds).clamp(min=0.1)
-        self.b_min = config.w_min * spread(1.0, bounds).clamp(min=0.1)
+        w_max = math.inf if config.w_max is None else config.w_max
+        w_min = -math.inf if config.w_min is None else config.w_min
+        self.b_max = w_max * spread(1.0, bounds).clamp(min=0.1)
+        self.b_min = w_min * spread(1.0, bounds).clamp(min=0.1)
         self.state = torch.zeros(shape, device=device)
 
     def set_state(self, values: Tensor) -> None:
