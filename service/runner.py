@@ -20,7 +20,6 @@ from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
 from search.space import SearchSpace
-from search.training import TrainConfig
 from search.verify import Budget, VerificationResult
 from service.db import Database
 from service.leases import claim_next, finish, heartbeat
@@ -136,7 +135,7 @@ class Runner:
             seed=request.seed,
         )
         budget = Budget(
-            train=TrainConfig(epochs=request.budget.train_epochs, seed=request.seed),
+            train=request.train_config(),
             mc_samples=request.budget.mc_samples,
             post_training=PostTraining() if request.budget.post_training else None,
         )
@@ -154,6 +153,8 @@ class Runner:
         )
         journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
         done = self._verified_before(job_id)  # after a crash: what the dead runner finished
+        # the surrogate learns digitally trained accuracies: in-situ results stay out of its data
+        store = self.store if request.budget.training == "digital" else None
         result = search_and_verify(
             task,
             hw,
@@ -163,7 +164,7 @@ class Runner:
             budget,
             request.budget.top_k,
             self.executor,
-            self.store,
+            store,
             journal,
             progress=progress,
             done=done,
