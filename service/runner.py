@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import traceback
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -90,16 +92,38 @@ class Runner:
         job_id = claim_next(self.db.sessions, self.name, self.settings.lease_seconds)
         if job_id is None:
             return False
-        try:
-            self._run(job_id)
-        except JobCancelled:
-            finish(self.db.sessions, job_id, self.name, "cancelled")
-        except LeaseLost:
-            pass
-        except Exception as error:  # a job's failure is recorded, the runner goes on
-            detail = "".join(traceback.format_exception_only(error)).strip()
-            finish(self.db.sessions, job_id, self.name, "failed", detail)
+        with self._lease_renewed(job_id):
+            try:
+                self._run(job_id)
+            except JobCancelled:
+                finish(self.db.sessions, job_id, self.name, "cancelled")
+            except LeaseLost:
+                pass
+            except Exception as error:  # a job's failure is recorded, the runner goes on
+                detail = "".join(traceback.format_exception_only(error)).strip()
+                finish(self.db.sessions, job_id, self.name, "failed", detail)
         return True
+
+    @contextmanager
+    def _lease_renewed(self, job_id: str) -> Iterator[None]:
+        """Renew the job's lease every third of it while the job runs, so that a long step
+        without progress reports (a refit on many rows, a slow training) does not lose it: the
+        lease runs out only when this process stops (crash, kill, lost machine)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            seconds = self.settings.lease_seconds
+            while not done.wait(seconds / 3):
+                if not heartbeat(self.db.sessions, job_id, self.name, seconds):
+                    return  # finished, or taken over: the job's own reports notice the latter
+
+        renewer = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
 
     def _progress(self, job_id: str):
         def report(phase: str, done: int, total: int, eta: float | None) -> None:
