@@ -19,6 +19,7 @@ RUN pip install . \
 USER xbarnas
 VOLUME ["/data"]
 EXPOSE 8000
+# The API's liveness probe (docker-compose.yml gives the Dask services their own).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"XBARNAS_PORT\"]}/healthz', timeout=2)"
 CMD ["xbarnas", "serve"]
