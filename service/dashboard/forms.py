@@ -1,7 +1,8 @@
 """The job form, derived from the API's own schema so the two never disagree.
 
 ``job_form()`` walks the JSON schema of :class:`~service.schemas.JobCreate` and returns sections of
-fields: nested models (hardware, budget, ...) become sections, everything else lands in "Search".
+fields: the top-level fields (task, objectives, ...) form the first section, "Search", and each
+nested model (hardware, budget, ...) one more.
 Each field carries its dotted path in the request body, which is also how the API's validation
 errors name it, so the page can show an error next to the field it concerns.
 """
@@ -41,7 +42,7 @@ class FormSection:
 
 
 def job_form(model: type[BaseModel] = JobCreate) -> list[FormSection]:
-    """The form's sections, in the schema's order, top-level fields last."""
+    """The form's sections: the top-level fields, then one per nested model, in schema order."""
     schema = model.model_json_schema()
     definitions = schema.get("$defs", {})
     defaults = model().model_dump(mode="json")  # default factories are not in the schema
@@ -60,9 +61,7 @@ def job_form(model: type[BaseModel] = JobCreate) -> list[FormSection]:
             )
             section.fields.append(field_)
         sections.append(section)
-    task = [f for f in top.fields if f.path == "task"]
-    top.fields[:] = [f for f in top.fields if f.path != "task"]
-    return [FormSection("task", "Task", "", task), *sections, top]
+    return [top, *sections]
 
 
 def _reference(prop: dict) -> str | None:

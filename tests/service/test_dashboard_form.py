@@ -36,7 +36,9 @@ def test_bounds_kinds_and_options_come_from_the_schema():
     assert fields["hardware.preset"].options == ("pcm", "rram", "ideal")
     assert fields["objectives"].kind == "choices" and "tiles" in fields["objectives"].options
     assert fields["task"].kind == "task"
-    assert [s.name for s in job_form()][:2] == ["task", "hardware"]
+    sections = job_form()
+    assert [s.name for s in sections][:3] == ["", "hardware", "budget"]
+    assert sections[0].fields[0].path == "task"
 
 
 def test_pages_and_the_bundled_chart_library_are_served(tmp_path):
