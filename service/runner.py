@@ -7,17 +7,18 @@ which resumes the search from the job's trial journal.
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from search.collect import local_executor
+from search.collect import worker_initializer
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
@@ -50,11 +51,18 @@ class LeaseLost(Exception):
     """Another runner took the job over (this one was presumed dead)."""
 
 
+def background_worker() -> None:
+    """Verification processes of ``xbarnas serve`` run at a lower priority: they yield the cores
+    to the API when both want them (its p99 latency during a job: bench/api_load.py)."""
+    worker_initializer()
+    os.nice(10)
+
+
 def make_executor(settings: Settings) -> Executor:
     """``XBARNAS_EXECUTOR``: ``local`` (process pool), ``threads``, or a Dask scheduler address
     (e.g. ``tcp://10.0.0.5:8786``), whose workers then run the verifications."""
     if settings.executor == "local":
-        return local_executor(settings.workers)
+        return ProcessPoolExecutor(settings.workers or None, initializer=background_worker)
     if settings.executor == "threads":
         return ThreadPoolExecutor(max_workers=settings.workers)
     from distributed import Client

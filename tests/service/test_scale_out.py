@@ -1,5 +1,6 @@
 """Scale-out on PostgreSQL and Dask, as processes on loopback: the docker-compose topology."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine, select, text
 from service.db import Database, upgrade
 from service.leases import claim_next, finish
 from service.models import Candidate, Job, utcnow
-from service.runner import Runner
+from service.runner import Runner, make_executor
 from service.settings import Settings
 from surrogate.store import SurrogateSample
 from tests.service.topology import (
@@ -192,3 +193,9 @@ def test_a_step_longer_than_the_lease_keeps_the_job(tmp_path, monkeypatch):
             "succeeded",
             1,
         )
+
+
+def test_local_verification_workers_yield_the_cores_to_the_api():
+    executor = make_executor(Settings(executor="local", workers=1))
+    with executor:
+        assert executor.submit(os.nice, 0).result() == os.nice(0) + 10
