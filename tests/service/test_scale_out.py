@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from distributed import Client as DaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from service.db import Database, upgrade
 from service.leases import claim_next, finish
@@ -45,12 +45,23 @@ def _verifying(dask: DaskClient) -> str | None:
     return workers[busy[0]]["name"] if busy else None
 
 
+def _wait_until_finished(engine: Engine, jobs: list[str], deadline: float) -> None:
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            statuses = connection.scalars(select(Job.status).where(Job.id.in_(jobs))).all()
+            connection.rollback()  # a fresh snapshot next time
+            if all(s in ("succeeded", "failed", "cancelled") for s in statuses):
+                return
+            time.sleep(1)
+
+
 def test_three_jobs_on_two_runners_survive_a_lost_dask_worker(postgres_url, tmp_path, processes):
     url = postgres_url.render_as_string(hide_password=False)
     scheduler, address = start_scheduler()
     processes.append(scheduler)
     workers = {name: start_worker(address, name) for name in ("worker-a", "worker-b")}
     processes.extend(workers.values())
+    engine = create_engine(postgres_url)
     dask = DaskClient(address, timeout=30)
     try:
         dask.wait_for_workers(2, timeout=60)
@@ -68,41 +79,36 @@ def test_three_jobs_on_two_runners_survive_a_lost_dask_worker(postgres_url, tmp_
             time.sleep(0.1)
         assert killed, "no verification was ever seen running"
         workers[killed].kill()  # SIGKILL: the worker and its nanny, mid-verification
+        _wait_until_finished(engine, jobs, deadline)
 
-        engine = create_engine(postgres_url)
         with engine.connect() as connection:
-            while time.monotonic() < deadline:
-                statuses = connection.scalars(select(Job.status).where(Job.id.in_(jobs))).all()
-                connection.rollback()
-                if all(s in ("succeeded", "failed", "cancelled") for s in statuses):
-                    break
-                time.sleep(1)
+            rows = connection.execute(select(Job.id, Job.status, Job.error, Job.attempts)).all()
+            verified = connection.execute(
+                select(Candidate.job_id, Candidate.architecture_id).where(
+                    Candidate.verified.is_not(None)
+                )
+            ).all()
+            samples = connection.execute(
+                select(SurrogateSample.arch_id, SurrogateSample.seed).where(
+                    SurrogateSample.source == "search"
+                )
+            ).all()
     finally:
         dask.close()
-    with engine.connect() as connection:
-        rows = connection.execute(select(Job.id, Job.status, Job.error, Job.attempts)).all()
-        assert {row.id for row in rows} == set(jobs)
-        assert all(row.status == "succeeded" for row in rows), rows
-        assert all(row.attempts == 1 for row in rows), rows  # no job ran twice
-        verified = connection.execute(
-            select(Candidate.job_id, Candidate.architecture_id).where(
-                Candidate.verified.is_not(None)
-            )
-        ).all()
-        assert Counter(job_id for job_id, _ in verified) == dict.fromkeys(jobs, LIGHT_TOP_K)
-        samples = connection.execute(
-            select(SurrogateSample.arch_id, SurrogateSample.seed).where(
-                SurrogateSample.source == "search"
-            )
-        ).all()
-    engine.dispose()
+        engine.dispose()
+    assert {row.id for row in rows} == set(jobs)
+    assert all(row.status == "succeeded" for row in rows), rows
+    assert all(row.attempts == 1 for row in rows), rows  # no job ran twice
+    # every job's candidates verified and stored once (candidate rows are unique per job)...
+    assert Counter(job_id for job_id, _ in verified) == dict.fromkeys(jobs, LIGHT_TOP_K)
+    # ... and each one became exactly one surrogate row, keyed by its job's seed
     seeds = {job_id: seed for seed, job_id in enumerate(jobs)}
-    # each verified candidate became exactly one surrogate row, keyed by its job's seed
     assert sorted(samples) == sorted((arch, seeds[job_id]) for job_id, arch in verified)
-    assert workers[killed].popen.poll() is not None
 
 
 def test_two_runners_never_claim_the_same_job(postgres_url):
+    """Runners with their own engines (as separate processes have) start claiming at once, over
+    queued jobs and jobs whose runner died."""
     url = postgres_url.render_as_string(hide_password=False)
     upgrade(url)
     database = Database(url)
