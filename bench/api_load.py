@@ -73,7 +73,7 @@ def main() -> None:
         "--runner",
         choices=["inside", "apart", "none"],
         default="inside",
-        help="the job runner inside the polled server (the default `xbarnas serve`), in a second "
+        help="the job runner of the polled server (the default `xbarnas serve`), of a second "
         "server (the polled one with XBARNAS_RUNNER=false), or none (a baseline: the job waits)",
     )
     args = parser.parse_args()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,7 +9,7 @@ from fastapi import FastAPI
 from service import __version__, dashboard
 from service.db import Database, upgrade
 from service.routers import catalog, datasets, jobs
-from service.runner import Runner, make_executor
+from service.runner import RunnerProcess
 from service.settings import Settings
 
 
@@ -21,17 +20,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         upgrade(settings.database_url)
         app.state.database = Database(settings.database_url)
-        runner = thread = None
-        if settings.runner:
-            executor = make_executor(settings)
-            runner = Runner(settings, app.state.database, executor)
-            thread = threading.Thread(target=runner.run_forever, name="xbarnas-runner", daemon=True)
-            thread.start()
+        runner = RunnerProcess(settings) if settings.runner else None
         yield
         if runner is not None:
             runner.stop()
-            thread.join(timeout=30)
-            runner.executor.shutdown(cancel_futures=True)
 
     app = FastAPI(
         title="xbarnas",

@@ -7,13 +7,17 @@ which resumes the search from the job's trial journal.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import sys
 import threading
 import traceback
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +80,55 @@ def make_executor(settings: Settings) -> Executor:
             self._client.close()
 
     return DaskExecutor(Client(settings.executor, timeout=30))
+
+
+class RunnerProcess:
+    """A runner in a child process of ``xbarnas serve``, at a lower priority: the search holds
+    Python's GIL for seconds at a time and would stall the API's requests in the server's own
+    process (bench/api_load.py measures them while a job runs)."""
+
+    def __init__(self, settings: Settings) -> None:
+        context = multiprocessing.get_context("spawn")
+        reader, self._writer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=serve_jobs, args=(settings, reader), name="xbarnas-runner"
+        )
+        self.process.start()
+        reader.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the job at hand, or, past ``timeout`` seconds, now (its lease then runs
+        out and another runner resumes the job)."""
+        self._writer.close()  # the runner sees the end of the pipe
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+def _end_now(*_) -> None:
+    """SIGTERM in a runner process: end its verification processes too, then itself."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+    sys.exit(0)
+
+
+def serve_jobs(settings: Settings, server: Connection) -> None:
+    """A runner process: run jobs until the server closes its end of the pipe ``server`` (or
+    dies, which closes it too)."""
+    signal.signal(signal.SIGTERM, _end_now)
+    os.nice(10)  # the search, like the verifications, yields the cores to the API
+    runner = Runner(settings, Database(settings.database_url), make_executor(settings))
+
+    def watch() -> None:
+        server.poll(None)  # returns at the end of the pipe: nothing is ever sent
+        runner.stop()
+
+    threading.Thread(target=watch, name="xbarnas-runner-stop", daemon=True).start()
+    try:
+        runner.run_forever()
+    finally:
+        runner.executor.shutdown(cancel_futures=True)
 
 
 class Runner:

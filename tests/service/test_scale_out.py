@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from service.db import Database, upgrade
 from service.leases import claim_next, finish
 from service.models import Candidate, Job, utcnow
-from service.runner import Runner, make_executor
+from service.runner import Runner, RunnerProcess, make_executor
 from service.settings import Settings
 from surrogate.store import SurrogateSample
 from tests.service.topology import (
@@ -205,3 +205,19 @@ def test_local_verification_workers_yield_the_cores_to_the_api():
     executor = make_executor(Settings(executor="local", workers=1))
     with executor:
         assert executor.submit(os.nice, 0).result() == os.nice(0) + 10
+
+
+def test_the_servers_runner_is_a_child_process_of_lower_priority(tmp_path):
+    url = f"sqlite:///{tmp_path / 'xbarnas.db'}"
+    upgrade(url)
+    settings = Settings(database_url=url, data_dir=tmp_path, executor="threads", poll_seconds=0.1)
+    runner = RunnerProcess(settings)
+    try:
+        deadline = time.monotonic() + 60
+        while os.getpriority(os.PRIO_PROCESS, runner.process.pid) != os.nice(0) + 10:
+            assert runner.process.is_alive() and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        start = time.monotonic()
+        runner.stop()
+    assert runner.process.exitcode == 0 and time.monotonic() - start < 10  # idle: stops at once
