@@ -50,6 +50,17 @@ def hardware_of(model: nn.Module) -> HardwareConfig | None:
     return next(iter(configs), None)
 
 
+def analog_copy(model: nn.Module, hw: HardwareConfig) -> nn.Module:
+    """An analog copy of ``model`` for ``hw``, in eval mode: converted when digital, copied when
+    already analog (then it must have been converted for ``hw``); ``model`` is left as it is."""
+    existing = hardware_of(model)
+    if existing is None:
+        return to_analog(model, hw).eval()
+    if existing != hw:
+        raise ValueError("hw: the model was converted for another hardware configuration")
+    return copy.deepcopy(model).eval()
+
+
 def _generator(model: nn.Module, seed: int | None) -> torch.Generator:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     generator = torch.Generator(device=device)

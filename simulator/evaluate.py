@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -11,12 +10,11 @@ from torch import Tensor, nn
 
 from simulator.config import HardwareConfig
 from simulator.convert import (
+    analog_copy,
     analog_layers,
     calibrate_input_ranges,
     drift,
-    hardware_of,
     program,
-    to_analog,
 )
 
 ONE_SECOND, ONE_HOUR, ONE_DAY, ONE_MONTH, ONE_YEAR = 1.0, 3600.0, 86400.0, 2592000.0, 31536000.0
@@ -89,14 +87,7 @@ def evaluate(
     if n_samples < 1:
         raise ValueError("n_samples: must be at least 1")
     batch_size = batch_size or max(1, 2048 // n_samples)
-    existing = hardware_of(model)
-    if existing is None:
-        analog = to_analog(model, hw)
-    elif existing != hw:
-        raise ValueError("hw: the model was converted for another hardware configuration")
-    else:
-        analog = copy.deepcopy(model)
-    analog.eval()
+    analog = analog_copy(model, hw)
     device = next(analog.parameters()).device
     if hw.input_range is None and not all(layer.calibrated for layer in analog_layers(analog)):
         inputs = calibration_data or (x for x, _ in _batches(data, batch_size))

@@ -22,22 +22,13 @@ the calibration loss on fixed noise draws below that of the model as given, so i
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from simulator.config import HardwareConfig
-from simulator.convert import (
-    analog_layers,
-    calibrate_input_ranges,
-    drift,
-    hardware_of,
-    program,
-    to_analog,
-)
+from simulator.convert import analog_copy, analog_layers, calibrate_input_ranges, drift, program
 from simulator.layers import AnalogLayer, exact_weights
 
 
@@ -187,13 +178,7 @@ def _ranges(layers: list[AnalogLayer]) -> Ranges:
 
 
 def _analog_copy(model: nn.Module, hw: HardwareConfig) -> nn.Module:
-    existing = hardware_of(model)
-    if existing is None:
-        analog = to_analog(model, hw)
-    elif existing != hw:
-        raise ValueError("hw: the model was converted for another hardware configuration")
-    else:
-        analog = copy.deepcopy(model)
+    analog = analog_copy(model, hw)
     for layer in analog_layers(analog):
         layer.forget_programming()
-    return analog.eval()
+    return analog
