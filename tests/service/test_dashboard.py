@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from search.tasks import load_task
 from tests.service.test_end_to_end import _start, _stop
@@ -22,7 +23,6 @@ if not CHROMIUM.exists():
     if os.environ.get("CI") == "true":
         raise RuntimeError("CI needs /usr/bin/chromium: `make test` installs it with apt")
     pytest.skip("no /usr/bin/chromium (`apt-get install chromium`)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def server(data_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             yield browser
@@ -77,7 +77,6 @@ def _plotted(page, chart: str) -> list[dict]:
 
 
 def test_submit_watch_plot_and_download(page, server):
-    expect = sync_api.expect
     expect(page.locator("#empty")).to_be_visible()
     assert "token=" not in page.url  # the key left the address bar
     _shot(page, "01-empty-job-list")
@@ -145,7 +144,6 @@ def _submit_light_job(page) -> str:
 def test_cancel_a_running_job(page, server):
     running = server.submit({"budget": {"trials": 4000, "top_k": 5, "train_epochs": 50}})
     page.goto(f"/jobs/{running['id']}")
-    expect = sync_api.expect
     expect(page.locator("#status")).to_have_text("running", timeout=120_000)
     page.click("#cancel")
     expect(page.locator("#status")).to_have_text("cancelled", timeout=120_000)
@@ -154,7 +152,6 @@ def test_cancel_a_running_job(page, server):
 
 
 def test_upload_a_data_set_and_see_why_its_job_failed(page, data_dir, tmp_path):
-    expect = sync_api.expect
     upload = tmp_path / "blobs.npz"
     rng = np.random.default_rng(0)
     np.savez(upload, x=rng.normal(size=(120, 8)).astype("float32"), y=np.arange(120) % 3)
