@@ -2,12 +2,7 @@
 
 import io
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -24,56 +19,17 @@ from search.tasks import load_task
 from service.cli import app
 from service.client import Client
 from service.schemas import JobCreate
+from tests.service.topology import Process, connect, start_server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _start(url: str, data_dir: Path, **env: str) -> tuple[Process, Client]:
+    """A `xbarnas serve` (its own process group) and a client with the key it printed."""
+    server, port = start_server(url, data_dir, XBARNAS_WORKERS="2", **env)
+    return server, connect(server, port)
 
 
-def _start(url: str, data_dir: Path, **env: str) -> tuple[subprocess.Popen, Client]:
-    """A `xbarnas serve` subprocess (its own process group) and a client with its fresh key."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "XBARNAS_DATABASE_URL": url,
-        "XBARNAS_DATA_DIR": str(data_dir),
-        "XBARNAS_WORKERS": "2",
-        "XBARNAS_POLL_SECONDS": "0.2",
-        **env,
-    }
-    script = Path(sys.executable).with_name("xbarnas")
-    process = subprocess.Popen(
-        [script, "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-    key = None
-    deadline = time.monotonic() + 60
-    while key is None and time.monotonic() < deadline:
-        key = next((ln.split(": ")[1].strip() for ln in lines if "API key" in ln), None)
-        time.sleep(0.2)
-    assert key, "".join(lines)
-    client = Client(f"http://127.0.0.1:{port}", key)
-    while time.monotonic() < deadline:
-        try:
-            client.json("GET", "/healthz")
-            break
-        except OSError:
-            time.sleep(0.2)
-    return process, client
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+def _stop(server: Process) -> None:
+    server.kill(signal.SIGTERM)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -150,8 +106,7 @@ def test_a_server_killed_mid_job_finishes_it_after_restart(tmp_path):
         time.sleep(0.5)
         before = [c for c in client.candidates(job_id) if c["verified"]]
     assert before and client.job(job_id)["status"] == "running"
-    os.killpg(first.pid, signal.SIGKILL)  # the whole server, workers included
-    first.wait(timeout=30)
+    first.kill()  # SIGKILL to the whole server, runner and workers included
     second, fresh = _start(url, data, XBARNAS_LEASE_SECONDS="4")
     try:
         fresh.key = client.key  # the job belongs to the first key
