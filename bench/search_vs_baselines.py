@@ -1,84 +1,311 @@
-"""Search vs random search vs ResNet-8 on digits/pcm, 256x256 tiles, a 64-tile budget.
+"""Search vs random search vs ResNet-8 on one task, pcm 256x256 tiles, a tile budget.
 
-Run: .venv/bin/python bench/search_vs_baselines.py [--seeds 3] [--trials 1000] [--top-k 3]
-     [--epochs 8] [--objectives accuracy_1d,tiles]
-For each seed: NSGA-II with the shipped surrogate and random search with the same number of
-trials, each verifying a diverse top-K of its feasible front, and ResNet-8, all verified with the
-same budget (hardware-aware training for --epochs epochs, 25 programmed chips). Prints the best
-verified 1-day accuracy of each per seed and the means.
+Run: .venv/bin/python bench/search_vs_baselines.py [--task digits|fashion-mnist] [--seeds 3]
+     [--trials 1000] [--top-k 3] [--max-tiles 64] [--epochs 8] [--train-examples N]
+     [--test-examples N] [--mc-samples 25] [--surrogate FILE | --collect 150 --samples FILE]
+For each seed: NSGA-II scored by the surrogate and random search with the same number of trials,
+each verifying a diverse top-K of its feasible front, and ResNet-8, all verified at the same
+fidelity (hardware-aware training for --epochs epochs on --train-examples class-balanced training
+examples, --mc-samples programmed chips, measured on --test-examples test examples). Prints per
+seed and as mean ± std over seeds the verified 1-day accuracy, AVM and tiles of each arm's best
+and each arm's wall time; then the search's best candidate with no more tiles than ResNet-8, its
+paired difference to ResNet-8 with the standard error over seeds, and random search's best at the
+same tile limit.
+--max-tiles set to ResNet-8's tile count (14 on 8x8 digits and on 28x28 fashion-mnist) confines
+every arm to ResNet-8's size.
+The surrogate: --surrogate FILE, else the one shipped for the task at the collection fidelity
+(digits), else --collect architectures verified at the cheap collection fidelity (--collect-*),
+kept in the JSON-lines file --samples (a rerun verifies only what it lacks) and fitted; the
+fitted surrogate is saved beside it (FILE.surrogate.json) to pass as --surrogate next time.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from pathlib import Path
 
-from search.collect import local_executor
+from search.collect import collect, collection_budget, local_executor
 from search.driver import Constraints, SearchConfig
-from search.pipeline import search_and_verify
+from search.pipeline import (
+    SHIPPED_FIDELITY,
+    PipelineResult,
+    Verified,
+    fidelity_rows,
+    search_and_verify,
+)
 from search.space import SearchSpace
+from search.tasks import Task, load_task
 from search.training import TrainConfig
 from search.verify import Budget
-from simulator import HardwareConfig
-from surrogate.fitting import shipped_surrogate
+from simulator import HardwareConfig, PostTraining
+from surrogate.fitting import fit_surrogate, shipped_surrogate
+from surrogate.models import Surrogate
+from surrogate.store import SampleStore
+
+ARMS = {  # the pipeline's phases that make up each arm
+    "search": ("search", "verify"),
+    "random": ("random search", "verify random"),
+    "resnet8": ("verify resnet8",),
+}
+
+
+class PhaseTimes:
+    """Seconds per phase of a pipeline run, from its progress reports: a phase lasts from the
+    previous phase's last report (or the start) to its own last one."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.last: dict[str, float] = {}
+
+    def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
+        self.last[phase] = time.perf_counter()
+
+    def seconds(self) -> dict[str, float]:
+        spans, previous = {}, self.start
+        for phase, end in sorted(self.last.items(), key=lambda item: item[1]):
+            spans[phase], previous = end - previous, end
+        return spans
+
+
+def collected_surrogate(
+    task: Task,
+    hw: HardwareConfig,
+    space: SearchSpace,
+    n: int,
+    samples: Path,
+    budget: Budget,
+    max_tiles: int,
+    executor: Executor,
+) -> Surrogate:
+    """Verify ``n`` spread-out architectures at ``budget`` (those not yet in ``samples``), keep
+    every row in ``samples`` as it comes, fit a surrogate on the rows of the budget's fidelity."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = SampleStore.open(f"sqlite:///{Path(folder) / 'samples.sqlite'}")
+        if samples.is_file():
+            store.import_jsonl(samples)
+
+        def keep(done: int, total: int) -> None:
+            partial = samples.with_name(f"{samples.name}.partial")
+            store.export_jsonl(partial, task.name, hw.config_hash())
+            partial.replace(samples)  # a crash leaves the old file or the new one
+            print(f"  collected {done}/{total}", flush=True)
+
+        report = collect(
+            task.name,
+            hw,
+            space,
+            n,
+            store,
+            budget,
+            max_tiles=max_tiles,
+            executor=executor,
+            progress=keep,
+        )
+        rows = fidelity_rows(store.rows(task.name, hw.config_hash()), budget.fidelity)
+    print(f"  added {report.added}, already there {report.skipped}, failed {len(report.failed)}")
+    surrogate = fit_surrogate(rows, task.name, task.input_shape, task.num_classes, hw)
+    surrogate.metadata["fidelity"] = budget.fidelity.model_dump()
+    surrogate.save(samples.with_suffix(".surrogate.json"))
+    holdout = surrogate.metadata["holdout"]
+    tau = f"{holdout['accuracy_1d']['kendall_tau']:.3f}" if holdout else "n/a (< 40 rows)"
+    print(f"  fitted on {len(rows)} rows; held-out Kendall tau {tau}")
+    return surrogate
+
+
+def best_within(pool: Sequence[Verified], max_tiles: float) -> Verified | None:
+    fits = [v for v in pool if v.result.cost["tiles"] <= max_tiles]
+    return max(fits, key=lambda v: v.result.accuracy_1d, default=None)
+
+
+def mean_std(values: Sequence[float], decimals: int = 4) -> str:
+    if not values:
+        return "n/a"
+    spread = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.{decimals}f} ± {spread:.{decimals}f}"
+
+
+def describe(v: Verified | None) -> str:
+    if v is None:
+        return "none"
+    r, tiles = v.result, int(v.result.cost["tiles"])
+    return f"acc_1d {r.accuracy_1d:.4f}  AVM {r.avm:+.4f}  tiles {tiles:3d}  {r.arch_id}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="digits")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--objectives", default="accuracy_1d,tiles")
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=8,
-        help="Training epochs of verification (8: the example job of the API)",
+    parser.add_argument("--space", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--max-tiles", type=int, default=64)
+    fidelity = parser.add_argument_group("verification fidelity (every arm)")
+    fidelity.add_argument("--epochs", type=int, default=8, help="8: the API's example job")
+    fidelity.add_argument("--train-examples", type=int, help="Balanced subset (default: all)")
+    fidelity.add_argument("--test-examples", type=int, help="Balanced subset (default: all)")
+    fidelity.add_argument("--mc-samples", type=int, default=25, help="Programmed chips")
+    fidelity.add_argument(
+        "--post-training",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Post-training range optimisation (also of the collected rows)",
     )
+    source = parser.add_argument_group("surrogate")
+    source.add_argument("--surrogate", type=Path, help="A fitted surrogate file")
+    source.add_argument("--collect", type=int, default=150, help="Architectures to collect")
+    source.add_argument("--samples", type=Path, help="Collected rows, JSON lines (resumable)")
+    cheap = collection_budget()
+    source.add_argument("--collect-train-examples", type=int, default=cheap.train_examples)
+    source.add_argument("--collect-test-examples", type=int, default=cheap.test_examples)
+    source.add_argument("--collect-epochs", type=int, default=cheap.train.epochs)
+    source.add_argument("--collect-mc-samples", type=int, default=cheap.mc_samples)
     args = parser.parse_args()
+
     hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
-    surrogate = shipped_surrogate("digits", hw)
-    best: dict[str, list[float]] = {"search": [], "random": [], "resnet8": []}
-    print(
-        f"digits, pcm 256x256, <= 64 tiles, {args.trials} trials, top-{args.top_k} verified, "
-        f"objectives {args.objectives}"
+    space = SearchSpace.tiny() if args.space == "tiny" else SearchSpace()
+    task = load_task(args.task)
+    collection = collection_budget(
+        args.collect_train_examples,
+        args.collect_test_examples,
+        args.collect_epochs,
+        args.collect_mc_samples,
+        args.post_training,
     )
-    print(f"{'seed':>4s} {'search':>8s} {'random':>8s} {'resnet8':>8s}  best search architecture")
+    post_training = PostTraining() if args.post_training else None
+    print(
+        f"{task.name}, pcm 256x256, <= {args.max_tiles} tiles, {args.trials} trials, "
+        f"top-{args.top_k} verified, objectives {args.objectives}, space {args.space}; "
+        f"verification: {args.epochs} epochs, {args.train_examples or 'all'} training and "
+        f"{args.test_examples or 'all'} test examples, {args.mc_samples} chips, "
+        f"post-training {'on' if post_training else 'off'}"
+    )
     with local_executor(args.workers) as executor:
+        start = time.perf_counter()
+        shipped = None
+        if not args.surrogate and collection.fidelity == SHIPPED_FIDELITY:
+            shipped = shipped_surrogate(task.name, hw)
+        if args.surrogate:
+            surrogate, origin = Surrogate.load(args.surrogate, task.name, hw), str(args.surrogate)
+        elif shipped is not None:
+            surrogate, origin = shipped, "shipped"
+        else:
+            samples = args.samples or Path(f"bench-{task.name}-samples.jsonl")
+            print(f"surrogate: collecting {args.collect} at {collection.fidelity} into {samples}")
+            surrogate = collected_surrogate(
+                task, hw, space, args.collect, samples, collection, args.max_tiles, executor
+            )
+            origin = f"collected ({samples})"
+        print(f"surrogate: {origin}, {time.perf_counter() - start:.0f} s")
+
+        runs: list[tuple[PipelineResult, dict[str, float]]] = []
         for seed in range(args.seeds):
             config = SearchConfig(
                 trials=args.trials,
-                population=50,
+                population=args.population,
                 seed=seed,
                 objectives=tuple(args.objectives.split(",")),
-                constraints=Constraints(max_tiles=64),
+                constraints=Constraints(max_tiles=args.max_tiles),
             )
-            budget = Budget(train=TrainConfig(seed=seed, epochs=args.epochs))
+            budget = Budget(
+                train=TrainConfig(seed=seed, epochs=args.epochs),
+                mc_samples=args.mc_samples,
+                train_examples=args.train_examples,
+                test_examples=args.test_examples,
+                post_training=post_training,
+            )
+            timer = PhaseTimes()
             result = search_and_verify(
-                "digits",
+                args.task,
                 hw,
-                SearchSpace.tiny(),
+                space,
                 surrogate,
                 config,
                 budget,
                 args.top_k,
                 executor,
                 baselines=("random", "resnet8"),
+                progress=timer,
             )
-            row = {label: result.best(label).result.accuracy_1d for label in best}
-            for label, value in row.items():
-                best[label].append(value)
-            winner = result.best("search").result
-            print(
-                f"{seed:4d} {row['search']:8.4f} {row['random']:8.4f} {row['resnet8']:8.4f}"
-                f"  {winner.arch_id} ({winner.cost['tiles']} tiles)"
-            )
-    means = {label: statistics.mean(values) for label, values in best.items()}
-    print(f"mean {means['search']:8.4f} {means['random']:8.4f} {means['resnet8']:8.4f}")
-    print(
-        f"search >= resnet8: {means['search'] >= means['resnet8']}; "
-        f"search >= random: {means['search'] >= means['random']}"
+            spans = timer.seconds()
+            seconds = {arm: sum(spans.get(p, 0.0) for p in phases) for arm, phases in ARMS.items()}
+            runs.append((result, seconds))
+            report_seed(seed, result, seconds)
+    summarize(runs)
+
+
+def report_seed(seed: int, result: PipelineResult, seconds: dict[str, float]) -> None:
+    print(f"\nseed {seed}")
+    for arm in ARMS:
+        print(f"  {arm:8s} best: {describe(result.best(arm))}  ({seconds[arm]:.0f} s)")
+    reference = result.best("resnet8")
+    if reference is None:
+        print("  ResNet-8 does not fit --max-tiles: no comparison at its tile count")
+        return
+    limit = reference.result.cost["tiles"]
+    within = best_within(result.verified, limit)
+    print(f"  search   best at <= {int(limit)} tiles: {describe(within)}", end="")
+    if within is not None:
+        print(f"  (vs ResNet-8 {within.result.accuracy_1d - reference.result.accuracy_1d:+.4f})")
+    else:
+        print()
+    random = best_within(result.baselines["random"], limit)
+    print(f"  random   best at <= {int(limit)} tiles: {describe(random)}")
+
+
+def summarize(runs: list[tuple[PipelineResult, dict[str, float]]]) -> None:
+    print(f"\nover {len(runs)} seeds (mean ± std)")
+    for arm in ARMS:
+        best = [r.best(arm).result for r, _ in runs if r.best(arm) is not None]
+        print(
+            f"  {arm:8s} acc_1d {mean_std([b.accuracy_1d for b in best])}  "
+            f"AVM {mean_std([b.avm for b in best])}  "
+            f"tiles {mean_std([b.cost['tiles'] for b in best], 1)}  "
+            f"wall {mean_std([s[arm] for _, s in runs], 0)} s"
+        )
+    paired: dict[str, list[float]] = {"ResNet-8": [], "random": []}
+    within: dict[str, list[float]] = {"search": [], "random": []}
+    for result, _ in runs:
+        reference = result.best("resnet8")
+        if reference is None:
+            continue
+        limit = reference.result.cost["tiles"]
+        search = best_within(result.verified, limit)
+        random = best_within(result.baselines["random"], limit)
+        for arm, best in (("search", search), ("random", random)):
+            if best is not None:
+                within[arm].append(best.result.accuracy_1d)
+        if search is not None:
+            paired["ResNet-8"].append(search.result.accuracy_1d - reference.result.accuracy_1d)
+            if random is not None:
+                paired["random"].append(search.result.accuracy_1d - random.result.accuracy_1d)
+    for arm, values in within.items():
+        print(
+            f"  {arm:8s} best at <= ResNet-8's tiles: acc_1d {mean_std(values)} "
+            f"({len(values)} seeds with one)"
+        )
+    for other, differences in paired.items():
+        print(f"  search (<= ResNet-8's tiles) - {other}: {paired_difference(differences)}")
+
+
+def paired_difference(differences: Sequence[float]) -> str:
+    """Mean paired difference over seeds, its standard error and whether it exceeds two."""
+    if len(differences) < 2:
+        return f"{differences[0]:+.4f} (one seed: no error)" if differences else "n/a"
+    mean = statistics.mean(differences)
+    error = statistics.stdev(differences) / math.sqrt(len(differences))
+    verdict = "yes" if mean > 2 * error else "no"
+    return (
+        f"{mean:+.4f} ± {error:.4f} (standard error, {len(differences)} paired seeds); "
+        f"> 2 SE: {verdict}"
     )
 
 

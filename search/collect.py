@@ -1,7 +1,9 @@
 """Collect surrogate training data: verify many architectures cheaply, one database row each.
 
 Resumable and idempotent: rows are keyed by (task, chip, architecture, seed, budget); a rerun
-verifies only what is not stored yet. Work goes through any ``concurrent.futures.Executor``.
+verifies only what is not stored yet. The budget's hash covers its fidelity (training and test
+subsets, epochs, chips), so rows of different fidelities never replace one another. Work goes
+through any ``concurrent.futures.Executor``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ CHEAP_BUDGET = Budget(
     mc_samples=8,
     times=(1.0, 86400.0, 2592000.0),
 )
+
+
+def collection_budget(
+    train_examples: int | None = None,
+    test_examples: int | None = None,
+    epochs: int = CHEAP_BUDGET.train.epochs,
+    mc_samples: int = CHEAP_BUDGET.mc_samples,
+    post_training: bool = True,
+) -> Budget:
+    """The cheap collection budget at another fidelity, with or without post-training range
+    optimisation (the defaults: ``CHEAP_BUDGET`` itself)."""
+    return Budget.model_validate(
+        {
+            **CHEAP_BUDGET.model_dump(),
+            "train": CHEAP_BUDGET.train.model_copy(update={"epochs": epochs}).model_dump(),
+            "mc_samples": mc_samples,
+            "train_examples": train_examples,
+            "test_examples": test_examples,
+            **({} if post_training else {"post_training": None}),
+        }
+    )
 
 
 def budget_hash(budget: Budget) -> str:

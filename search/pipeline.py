@@ -21,15 +21,18 @@ from search.driver import (
     diverse_top_k,
     run_search,
 )
+from search.fidelity import Fidelity
 from search.space import ArchConfig, SearchSpace
-from search.tasks import load_task
+from search.tasks import Task, load_task
 from search.verify import Budget, VerificationResult
 from simulator import HardwareConfig
-from surrogate.fitting import fit_surrogate, refit, shipped_surrogate
+from surrogate.fitting import fit_surrogate, known_rows, shipped_surrogate
 from surrogate.models import Surrogate
 from surrogate.store import SampleStore
 
 TICK_SECONDS = 2.0  # longest silence of the progress callback while verifications run
+# the shipped surrogates were fitted on rows collected at the cheap budget
+SHIPPED_FIDELITY = CHEAP_BUDGET.fidelity
 
 # progress(phase, done, total, eta_seconds)
 Progress = Callable[[str, int, int, float | None], None]
@@ -49,6 +52,28 @@ class PhaseClock:
         self.progress(self.phase, done, total, eta)
 
 
+def fidelity_rows(rows: list[dict[str, Any]], fidelity: Fidelity) -> list[dict[str, Any]]:
+    """The rows measured at ``fidelity``. Figures of different fidelities are not comparable,
+    so a surrogate is fitted on the rows of one fidelity only: a task's collection fidelity,
+    never mixed with job verifications at another one."""
+    return [r for r in rows if Fidelity.of_budget(r["budget"]) == fidelity]
+
+
+def surrogate_path(models_dir: Path, task: str, hw: HardwareConfig, fidelity: Fidelity) -> Path:
+    """Where the surrogate of a task and chip, fitted on rows of ``fidelity``, is kept."""
+    return models_dir / f"{task}-{hw.config_hash()}-{fidelity.tag()}.json"
+
+
+def fit_at_fidelity(
+    store: SampleStore, task: Task, hw: HardwareConfig, fidelity: Fidelity
+) -> Surrogate:
+    """A surrogate fitted on every known row (database and shipped data) of ``fidelity``."""
+    rows = fidelity_rows(known_rows(store, task.name, hw), fidelity)
+    surrogate = fit_surrogate(rows, task.name, task.input_shape, task.num_classes, hw)
+    surrogate.metadata["fidelity"] = fidelity.model_dump()
+    return surrogate
+
+
 def ensure_surrogate(
     task_name: str,
     hw: HardwareConfig,
@@ -61,14 +86,15 @@ def ensure_surrogate(
     budget: Budget = CHEAP_BUDGET,
     progress: Progress | None = None,
 ) -> Surrogate:
-    """The surrogate for this task and chip: a fitted one on disk, else the shipped one, else
-    collect ``n_collect`` samples (resumable) and fit one. ``task_name`` may be a loader spec
+    """The surrogate for this task and chip at the collection ``budget``'s fidelity: a fitted
+    one on disk, else the shipped one (of its fidelity), else collect ``n_collect`` samples
+    (resumable) and fit one on the rows of that fidelity. ``task_name`` may be a loader spec
     (``npz:PATH``); files and rows are keyed by the loaded task's name."""
     task = load_task(task_name)
-    path = models_dir / f"{task.name}-{hw.config_hash()}.json"
+    path = surrogate_path(models_dir, task.name, hw, budget.fidelity)
     if path.is_file():
         return Surrogate.load(path, task.name, hw)
-    shipped = shipped_surrogate(task.name, hw)
+    shipped = shipped_surrogate(task.name, hw) if budget.fidelity == SHIPPED_FIDELITY else None
     if shipped is not None:
         return shipped
     collect(
@@ -82,9 +108,7 @@ def ensure_surrogate(
         executor=executor,
         progress=PhaseClock("collect", progress),
     )
-    surrogate = fit_surrogate(
-        store.rows(task.name, hw.config_hash()), task.name, task.input_shape, task.num_classes, hw
-    )
+    surrogate = fit_at_fidelity(store, task, hw, budget.fidelity)
     surrogate.save(path)
     return surrogate
 
@@ -242,8 +266,15 @@ def search_and_verify(
 
 
 def refit_surrogate(
-    task_name: str, hw: HardwareConfig, store: SampleStore, models_dir: Path
+    task_name: str,
+    hw: HardwareConfig,
+    store: SampleStore,
+    models_dir: Path,
+    fidelity: Fidelity = SHIPPED_FIDELITY,
 ) -> Surrogate:
-    """Feed verified results back: refit the task's surrogate with every stored row."""
+    """Feed verified results back: refit the task's surrogate of ``fidelity`` (its collection
+    fidelity) on every row of that fidelity; verifications at other fidelities stay out."""
     task = load_task(task_name)
-    return refit(store, task.name, task.input_shape, task.num_classes, hw, models_dir)
+    surrogate = fit_at_fidelity(store, task, hw, fidelity)
+    surrogate.save(surrogate_path(models_dir, task.name, hw, fidelity))
+    return surrogate

@@ -13,6 +13,7 @@ from torch import nn
 from search.tasks import Task
 from simulator import HardwareConfig, HWATraining, default_device, exact_weights, to_analog
 from simulator.pulsed import PulsedConfig, PulsedSGD, to_digital, to_pulsed
+from simulator.streams import derive_seed
 
 
 class InSituTraining(BaseModel):
@@ -72,13 +73,13 @@ def accuracy(model: nn.Module, task: Task, split: str, device: torch.device) -> 
     """Digital accuracy (exact float weights) of ``model`` on a split."""
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct, total = torch.zeros((), dtype=torch.long, device=device), 0
     with exact_weights(model):
         for x, y in task.batches(split, 512, device=device):
-            correct += int((model(x).argmax(1) == y).sum())
+            correct += (model(x).argmax(1) == y).sum()  # summed on the device: no wait per batch
             total += len(y)
     model.train(was_training)
-    return correct / max(total, 1)
+    return int(correct) / max(total, 1)
 
 
 def train(
@@ -92,7 +93,7 @@ def train(
     """
     config = config or TrainConfig()
     device = default_device()
-    torch.manual_seed(config.seed)
+    torch.manual_seed(derive_seed(config.seed, "training"))  # HWA noise: not the init's stream
     if config.in_situ is not None:
         on_device = copy.deepcopy(model).to(device)  # the tiles are made where the weights are
         analog = to_pulsed(on_device, config.in_situ.pulsed, seed=config.seed)
@@ -109,7 +110,7 @@ def train(
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         analog.train()
-        total_loss, seen = 0.0, 0
+        total_loss, seen = torch.zeros((), dtype=torch.float64, device=device), 0
         for x, y in task.batches(
             "train",
             config.batch_size,
@@ -121,12 +122,12 @@ def train(
             loss = nn.functional.cross_entropy(analog(x), y)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss.detach()) * len(y)
+            total_loss += loss.detach().double() * len(y)  # on the device: no wait per batch
             seen += len(y)
         schedule.step()
         val_accuracy = accuracy(analog, task, "val", device)
         curves.append(
-            {"epoch": epoch, "train_loss": total_loss / seen, "val_accuracy": val_accuracy}
+            {"epoch": epoch, "train_loss": float(total_loss) / seen, "val_accuracy": val_accuracy}
         )
         if val_accuracy > best_accuracy:
             best_accuracy, best_epoch = val_accuracy, epoch

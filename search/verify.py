@@ -7,8 +7,16 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
+from search.fidelity import Fidelity, task_at
 from search.model import build_model
 from search.space import ArchConfig
 from search.tasks import Task
@@ -28,12 +36,19 @@ ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
 
 
 class Budget(BaseModel):
-    """What one verification may spend."""
+    """What one verification may spend; its fidelity (:attr:`fidelity`) is the part that makes
+    figures comparable or not."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     train: TrainConfig = Field(default_factory=TrainConfig)
     mc_samples: int = Field(25, ge=1, le=1000, description="Programmed chips per drift time.")
+    train_examples: int | None = Field(
+        None, ge=1, description="Class-balanced training subset (seeded by train.seed); None: all."
+    )
+    test_examples: int | None = Field(
+        None, ge=1, description="Class-balanced validation and test subsets; None: all."
+    )
     times: tuple[float, ...] = Field(DEFAULT_TIMES, description="Drift times, seconds.")
     calibration_examples: int = Field(512, ge=1, description="Training examples for DAC ranges.")
     post_training: PostTraining | None = Field(
@@ -50,6 +65,25 @@ class Budget(BaseModel):
         if missing:
             raise ValueError(f"must include 1 s, 1 day and 1 month (missing {sorted(missing)})")
         return tuple(sorted(set(times)))
+
+    @model_serializer(mode="wrap")
+    def _whole_splits_as_before(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # budgets on whole splits dump (and hash) as before fidelities existed: stored and
+        # shipped surrogate rows keep their keys
+        data = handler(self)
+        for name in ("train_examples", "test_examples"):
+            if data.get(name, 0) is None:
+                data.pop(name)
+        return data
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return Fidelity(
+            train_examples=self.train_examples,
+            test_examples=self.test_examples,
+            epochs=self.train.epochs,
+            mc_samples=self.mc_samples,
+        )
 
 
 @dataclass
@@ -71,6 +105,8 @@ class VerificationResult:
     eval_seconds: float
     epochs: int
     curves: list[dict[str, float]] = field(default_factory=list)
+    # examples actually used (train, test), epochs and chips; empty in results from before
+    fidelity: dict[str, int] = field(default_factory=dict)
     weights: bytes = b""  # torch.save of the trained analog model's state_dict
 
     def accuracy_at(self, t: float) -> tuple[float, float]:
@@ -95,10 +131,12 @@ class VerificationResult:
 def verify(
     cfg: ArchConfig, task: Task, hw: HardwareConfig, budget: Budget | None = None
 ) -> VerificationResult:
-    """Train ``cfg`` on ``task`` for ``hw`` and measure its accuracy over drift time."""
+    """Train ``cfg`` on ``task`` for ``hw`` and measure its accuracy over drift time, at the
+    budget's fidelity (subsets of the task's splits)."""
     budget = budget or Budget()
     device = default_device()
     seed = budget.train.seed
+    task = task_at(task, budget.fidelity, seed)
     model = build_model(cfg, task, seed=seed)
     trained = train(model, task, hw, budget.train)
     digital = accuracy(trained.model, task, "test", device)
@@ -139,6 +177,9 @@ def verify(
         eval_seconds=eval_seconds,
         epochs=trained.epochs,
         curves=trained.curves,
+        fidelity=budget.fidelity.model_copy(
+            update={"train_examples": len(task.train), "test_examples": len(task.test)}
+        ).model_dump(),
         weights=_state_bytes(analog),
     )
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from service import __version__, dashboard
 from service.db import Database, upgrade
-from service.routers import catalog, datasets, jobs
+from service.errors import database_error, internal_error
+from service.routers import catalog, datasets, jobs, keys, me
 from service.runner import RunnerProcess
 from service.settings import Settings
 
@@ -32,6 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_exception_handler(DBAPIError, database_error)  # 503 while the database is out
+    app.add_exception_handler(PoolTimeoutError, database_error)
+    app.add_exception_handler(Exception, internal_error)  # a 500 without a trace
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -41,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(catalog.router)
     app.include_router(datasets.router)
+    app.include_router(me.router)
+    app.include_router(keys.router)
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static, name="static")
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -24,6 +25,10 @@ TILE_ROWS = typer.Option(256, help="Crossbar tile rows.")
 TILE_COLS = typer.Option(256, help="Crossbar tile columns.")
 TASK = typer.Option("digits", help="Built-in task name.")
 DATABASE = typer.Option(None, help="Database URL (default: XBARNAS_DATABASE_URL).")
+TRAIN_EXAMPLES = typer.Option(None, help="Fidelity: class-balanced training subset (default all).")
+TEST_EXAMPLES = typer.Option(None, help="Fidelity: validation and test subsets (default all).")
+EPOCHS = typer.Option(None, help="Fidelity: training epochs (default: cheap, 6).")
+MC_SAMPLES = typer.Option(None, help="Fidelity: chips per drift time (default: cheap, 8).")
 
 
 def _print_version(value: bool) -> None:
@@ -45,10 +50,13 @@ def main(
 def serve(
     host: str = typer.Option(None, help="Address to bind (default: XBARNAS_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default: XBARNAS_PORT or 8000)."),
+    new_key: bool = typer.Option(
+        False, "--new-key", help="Replace (and revoke) the local API key with a new one."
+    ),
 ) -> None:
     """Start the API server on the embedded defaults."""
-    from service.auth import create_key
-    from service.db import Database, upgrade
+    from service.db import upgrade
+    from service.logredact import uvicorn_log_config
 
     settings = Settings()
     host = host or settings.host
@@ -56,11 +64,33 @@ def serve(
     upgrade(settings.database_url)
     typer.echo(f"xbarnas {__version__} serving on http://{host}:{port} (docs at /docs)")
     if settings.auth:  # like a notebook server: the person who started it gets straight in
-        with Database(settings.database_url).session() as session:
-            _, token = create_key(session, "serve (local)")
-        typer.echo(f"open http://{host}:{port}/?token={token}")
-        typer.echo(f"API key for this session: {token}")
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
+        _announce_local_key(settings, f"http://{host}:{port}", new_key)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=uvicorn_log_config(),  # no token in a log line
+    )
+
+
+def _announce_local_key(settings: Settings, url: str, renew: bool) -> None:
+    """The local key (created on the first start, or when renewed) and the dashboard's URL. The
+    URL with the key goes to a terminal only: a standard output that is not one is a log."""
+    from service.db import Database
+    from service.localkey import LOCAL_KEY_FILE, local_key
+
+    database = Database(settings.database_url)
+    try:
+        key, created = local_key(database, settings.data_dir, renew)
+    finally:
+        database.engine.dispose()
+    path = (settings.data_dir / LOCAL_KEY_FILE).resolve()
+    typer.echo(f"{'new' if created else 'your'} local API key: in {path} (readable by you only)")
+    if sys.stdout.isatty():
+        typer.echo(f"open {url}/?token={key}")
+    else:
+        typer.echo(f"open {url}/?token=KEY with KEY from that file")
 
 
 class PhaseBars:
@@ -90,21 +120,79 @@ class PhaseBars:
         self.close()
 
 
-@keys_app.command("create")
-def keys_create(
-    name: str = typer.Option(..., help="Who or what the key is for."),
-    database: str = DATABASE,
-) -> None:
-    """Create an API key; the key itself is printed alone on the last line, once."""
-    from service.auth import create_key
+def _key_database(database: str | None):
     from service.db import Database, upgrade
 
     url = database or Settings().database_url
     upgrade(url)
-    with Database(url).session() as session:
-        key, plaintext = create_key(session, name)
-    typer.echo(f"created key {key.id} for {name!r}; send it as 'Authorization: Bearer KEY':")
+    return Database(url)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., help="Who or what the key is for."),
+    expires_in: int = typer.Option(None, min=1, help="Days until it expires (default: never)."),
+    database: str = DATABASE,
+) -> None:
+    """Create an API key; the key itself is printed alone on the last line, once."""
+    from datetime import timedelta
+
+    from service.auth import create_key
+    from service.models import utcnow
+
+    expires_at = utcnow() + timedelta(days=expires_in) if expires_in else None
+    with _key_database(database).session() as session:
+        key, plaintext = create_key(session, name, expires_at)
+    until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    typer.echo(f"created key {key.id} for {name!r}{until}; send it as 'Authorization: Bearer KEY':")
     typer.echo(plaintext)
+
+
+@keys_app.command("list")
+def keys_list(database: str = DATABASE) -> None:
+    """The keys: id, name, created, expires, last used (to the minute), revoked; never the key."""
+    from sqlalchemy import select
+
+    from service.auth import aware
+    from service.models import ApiKey
+
+    def when(moment) -> str:
+        return f"{aware(moment):%Y-%m-%d %H:%M}" if moment else "-"
+
+    with _key_database(database).session() as session:
+        keys = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+    typer.echo(
+        f"{'id':>4s}  {'name':30s} {'created':16s}  {'expires':16s}  {'last used':16s}  revoked"
+    )
+    for k in keys:
+        typer.echo(
+            f"{k.id:4d}  {k.name[:30]:30s} {when(k.created_at):16s}  {when(k.expires_at):16s}  "
+            f"{when(k.last_used_at):16s}  {when(k.revoked_at)}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: str = typer.Argument(..., help="The key's id, or its name if no other key has it."),
+    database: str = DATABASE,
+) -> None:
+    """Revoke a key: it, its dashboard sessions and its export links get 401 from now on."""
+    from sqlalchemy import select
+
+    from service.auth import revoke
+    from service.models import ApiKey
+
+    with _key_database(database).session() as session:
+        by_id = session.get(ApiKey, int(key)) if key.isdecimal() else None
+        active = select(ApiKey).where(ApiKey.name == key, ApiKey.revoked_at.is_(None))
+        found = [by_id] if by_id else session.scalars(active).all()
+        if not found:
+            raise typer.BadParameter(f"{key!r} is no key's id nor an active key's name")
+        if len(found) > 1:
+            ids = ", ".join(str(k.id) for k in found)
+            raise typer.BadParameter(f"{key!r} is the name of keys {ids}: give an id")
+        revoked = revoke(session, found[0])
+    typer.echo(f"revoked key {revoked.id} ({revoked.name!r})")
 
 
 @db_app.command("upgrade")
@@ -124,6 +212,26 @@ def _space(name: str):
     if name not in spaces:
         raise typer.BadParameter(f"space: {name!r} is not one of {sorted(spaces)}")
     return spaces[name]()
+
+
+def _collection(
+    train_examples: int | None,
+    test_examples: int | None,
+    epochs: int | None,
+    mc_samples: int | None,
+):
+    """The cheap collection budget at the fidelity of the options."""
+    from pydantic import ValidationError
+
+    from search.collect import collection_budget
+
+    given = {"epochs": epochs, "mc_samples": mc_samples}
+    try:
+        return collection_budget(
+            train_examples, test_examples, **{k: v for k, v in given.items() if v is not None}
+        )
+    except ValidationError as error:
+        raise typer.BadParameter(str(error)) from error
 
 
 def _hardware(preset: str, tile_rows: int, tile_cols: int):
@@ -146,6 +254,10 @@ def surrogate_collect(
     n: int = typer.Option(300, "-n", help="Architectures to verify."),
     seed: int = typer.Option(0, help="Seed of the architecture sample."),
     workers: int = typer.Option(2, help="Worker processes."),
+    train_examples: int = TRAIN_EXAMPLES,
+    test_examples: int = TEST_EXAMPLES,
+    epochs: int = EPOCHS,
+    mc_samples: int = MC_SAMPLES,
     database: str = DATABASE,
     export: Path = typer.Option(None, help="Also write the task's rows to this JSON-lines file."),
 ) -> None:
@@ -154,6 +266,7 @@ def surrogate_collect(
     from surrogate.store import SampleStore
 
     hw = _hardware(preset, tile_rows, tile_cols)
+    budget = _collection(train_examples, test_examples, epochs, mc_samples)
     store = SampleStore.open(database or Settings().database_url)
     bounds = _space(space)
     with local_executor(workers) as executor, PhaseBars() as bars:
@@ -163,6 +276,7 @@ def surrogate_collect(
             bounds,
             n,
             store,
+            budget,
             seed=seed,
             max_tiles=max_tiles,
             executor=executor,
@@ -201,17 +315,26 @@ def surrogate_fit(
     tile_rows: int = TILE_ROWS,
     tile_cols: int = TILE_COLS,
     data: Path = DATA,
+    train_examples: int = TRAIN_EXAMPLES,
+    test_examples: int = TEST_EXAMPLES,
+    epochs: int = EPOCHS,
+    mc_samples: int = MC_SAMPLES,
     database: str = DATABASE,
     out: Path = typer.Option(None, help="Model file (default: the package's models folder)."),
 ) -> None:
-    """Fit the task's surrogate on its samples; print the held-out report."""
+    """Fit the task's surrogate on its samples of one fidelity; print the held-out report."""
+    from search.pipeline import fidelity_rows
     from search.tasks import load_task
     from surrogate.fitting import MODELS_DIR, fit_surrogate
 
     hw = _hardware(preset, tile_rows, tile_cols)
-    rows = _rows(data, database, task, hw.config_hash())
+    fidelity = _collection(train_examples, test_examples, epochs, mc_samples).fidelity
+    rows = fidelity_rows(_rows(data, database, task, hw.config_hash()), fidelity)
+    if not rows:
+        raise typer.BadParameter(f"no samples for task {task!r} at fidelity {fidelity}")
     loaded = load_task(task)
     surrogate = fit_surrogate(rows, task, loaded.input_shape, loaded.num_classes, hw)
+    surrogate.metadata["fidelity"] = fidelity.model_dump()
     out = out or MODELS_DIR / f"{task}-{hw.config_hash()}.json"
     surrogate.save(out)
     typer.echo(json.dumps(surrogate.metadata["holdout"], indent=2))
@@ -224,15 +347,20 @@ def surrogate_eval(
     data: Path = DATA,
     database: str = DATABASE,
 ) -> None:
-    """Ranking metrics of a saved surrogate on samples (Kendall tau, Spearman rho, top-k)."""
+    """Ranking metrics of a saved surrogate on samples of its fidelity (Kendall tau, Spearman
+    rho, top-k)."""
     import numpy as np
 
+    from search.fidelity import Fidelity
+    from search.pipeline import fidelity_rows
     from surrogate.fitting import arrays
     from surrogate.metrics import kendall_tau, ranking_report
     from surrogate.models import Surrogate
 
     surrogate = Surrogate.load(model)
     rows = _rows(data, database, surrogate.task, surrogate.hw.config_hash())
+    if "fidelity" in surrogate.metadata:  # only figures comparable with those it learnt
+        rows = fidelity_rows(rows, Fidelity(**surrogate.metadata["fidelity"]))
     encodings, targets = arrays(rows)
     predicted = surrogate.predict(encodings)
     names = surrogate.extractor.names

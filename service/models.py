@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -37,6 +38,9 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the key
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Dataset(Base):
@@ -51,6 +55,7 @@ class Dataset(Base):
     input_shape: Mapped[list] = mapped_column(JSON)
     num_classes: Mapped[int] = mapped_column(Integer)
     examples: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # the stored file's size
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property
@@ -101,6 +106,7 @@ class Candidate(Base):
     verified: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # SQL NULL if None
     accuracy_1d: Mapped[float | None] = mapped_column(Float)
     weights: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fidelity: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # of `verified`
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="candidates")

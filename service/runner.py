@@ -2,40 +2,47 @@
 
 Several runners (threads or processes, on one PostgreSQL) can share the queue: claims are atomic
 and leased (:mod:`service.leases`); a runner that stops heart-beating loses its job to another,
-which resumes the search from the job's trial journal.
+which resumes the search from the job's trial journal. A database outage (restart, lost
+connections, unreachable server) pauses a runner's database steps until it is back: each step is a
+transaction that is safe to repeat, and candidates are unique per job and architecture.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from search.collect import worker_initializer
+from search.collect import collection_budget, worker_initializer
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
 from search.space import SearchSpace
 from search.verify import Budget, VerificationResult
-from service.db import Database
+from service.db import Database, RetryingSampleStore, retry_unavailable, unavailable
+from service.errors import user_message
 from service.leases import claim_next, finish, heartbeat
 from service.models import Candidate, Job
 from service.schemas import JobCreate
 from service.settings import Settings
 from service.taskspec import task_spec
 from simulator import PostTraining
-from surrogate.store import SampleStore
+
+log = logging.getLogger("xbarnas.runner")
+T = TypeVar("T")
 
 # Share of a job's progress bar per phase.
 PHASES = {
@@ -137,33 +144,45 @@ class Runner:
     def __init__(self, settings: Settings, database: Database, executor: Executor) -> None:
         self.settings, self.db, self.executor = settings, database, executor
         self.name = f"runner-{uuid.uuid4().hex[:8]}"
-        self.store = SampleStore(database.engine)
         self._stop = threading.Event()
+        self.store = RetryingSampleStore(database.engine, self._stop)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
-            if not self.run_once():
-                self._stop.wait(self.settings.poll_seconds)
+            try:
+                if not self.run_once():
+                    self._stop.wait(self.settings.poll_seconds)
+            except Exception as error:
+                if not unavailable(error):
+                    raise
+                # stopped while the database was out: the job held is resumed when its lease ends
 
     def stop(self) -> None:
         self._stop.set()
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
-        job_id = claim_next(self.db.sessions, self.name, self.settings.lease_seconds)
+        job_id = self._db(claim_next, self.db.sessions, self.name, self.settings.lease_seconds)
         if job_id is None:
             return False
         with self._lease_renewed(job_id):
             try:
                 self._run(job_id)
             except JobCancelled:
-                finish(self.db.sessions, job_id, self.name, "cancelled")
+                self._db(finish, self.db.sessions, job_id, self.name, "cancelled")
             except LeaseLost:
                 pass
             except Exception as error:  # a job's failure is recorded, the runner goes on
-                detail = "".join(traceback.format_exception_only(error)).strip()
-                finish(self.db.sessions, job_id, self.name, "failed", detail)
+                if unavailable(error):
+                    raise  # stopping during a database outage: not the job's failure
+                log.exception("job %s failed", job_id)  # the trace for the server log only
+                message = user_message(error, self.settings.data_dir)
+                self._db(finish, self.db.sessions, job_id, self.name, "failed", message)
         return True
+
+    def _db(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A database step (one transaction), waiting out a database outage."""
+        return retry_unavailable(partial(step, *args, **kwargs), self._stop)
 
     @contextmanager
     def _lease_renewed(self, job_id: str) -> Iterator[None]:
@@ -175,8 +194,13 @@ class Runner:
         def renew() -> None:
             seconds = self.settings.lease_seconds
             while not done.wait(seconds / 3):
-                if not heartbeat(self.db.sessions, job_id, self.name, seconds):
-                    return  # finished, or taken over: the job's own reports notice the latter
+                try:
+                    if not heartbeat(self.db.sessions, job_id, self.name, seconds):
+                        return  # finished, or taken over: the job's own reports notice the latter
+                except Exception as error:
+                    if not unavailable(error):
+                        raise
+                    log.warning("lease of job %s not renewed: database unavailable", job_id)
 
         renewer = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
         renewer.start()
@@ -190,7 +214,8 @@ class Runner:
         def report(phase: str, done: int, total: int, eta: float | None) -> None:
             low, high = PHASES.get(phase.split()[0], (0.3, 1.0))
             fraction = low + (high - low) * (done / total if total else 1.0)
-            if not heartbeat(
+            if not self._db(
+                heartbeat,
                 self.db.sessions,
                 job_id,
                 self.name,
@@ -200,17 +225,24 @@ class Runner:
                 eta_seconds=eta,
             ):
                 raise LeaseLost(job_id)
-            with self.db.session() as session:
-                if session.get(Job, job_id).cancel_requested:
-                    raise JobCancelled(job_id)
+            if self._db(self._cancel_requested, job_id):
+                raise JobCancelled(job_id)
 
         return report
 
-    def _run(self, job_id: str) -> None:
+    def _cancel_requested(self, job_id: str) -> bool:
+        with self.db.session() as session:
+            return session.get(Job, job_id).cancel_requested
+
+    def _request(self, job_id: str) -> tuple[JobCreate, str]:
+        """The job's request, and what loads its task."""
         with self.db.session() as session:
             job = session.get(Job, job_id)
             request = JobCreate.model_validate(job.request)
-            task = task_spec(session, request.task, job.owner_id)
+            return request, task_spec(session, request.task, job.owner_id)
+
+    def _run(self, job_id: str) -> None:
+        request, task = self._db(self._request, job_id)
         hw = request.hardware.config()
         space = SearchSpace.tiny() if request.space == "tiny" else SearchSpace()
         config = SearchConfig(
@@ -223,6 +255,15 @@ class Runner:
             train=request.train_config(),
             mc_samples=request.budget.mc_samples,
             post_training=PostTraining() if request.budget.post_training else None,
+            train_examples=request.budget.train_examples,
+            test_examples=request.budget.test_examples,
+        )
+        collection = collection_budget(
+            request.budget.collect_train_examples,
+            request.budget.collect_test_examples,
+            request.budget.collect_epochs,
+            request.budget.collect_mc_samples,
+            request.budget.post_training,
         )
         progress = self._progress(job_id)
         progress("surrogate", 0, 1, None)
@@ -233,11 +274,14 @@ class Runner:
             self.store,
             self.settings.data_dir / "surrogates",
             self.executor,
+            n_collect=request.budget.collect_architectures,
             max_tiles=request.hardware.max_tiles,
+            budget=collection,
             progress=progress,
         )
         journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
-        done = self._verified_before(job_id)  # after a crash: what the dead runner finished
+        # after a crash: what the dead runner finished
+        done = self._db(self._verified_before, job_id)
         # the surrogate learns digitally trained accuracies: in-situ results stay out of its data
         store = self.store if request.budget.training == "digital" else None
         result = search_and_verify(
@@ -253,13 +297,16 @@ class Runner:
             journal,
             progress=progress,
             done=done,
-            on_verified=lambda candidate, outcome: self._save(job_id, candidate, outcome),
-            on_searched=lambda searched: self._store_front(job_id, searched.pareto),
+            on_verified=lambda candidate, outcome: self._db(self._save, job_id, candidate, outcome),
+            on_searched=lambda searched: self._db(self._store_front, job_id, searched.pareto),
         )
-        self._store_front(job_id, result.search.pareto)
+        self._db(self._store_front, job_id, result.search.pareto)
         progress("refit", 0, 1, None)  # renews the lease before the (long) refit
-        refit_surrogate(task, hw, self.store, self.settings.data_dir / "surrogates")
-        finish(self.db.sessions, job_id, self.name, "succeeded")
+        # only rows of the collection fidelity: verifications at another one stay out of it
+        refit_surrogate(
+            task, hw, self.store, self.settings.data_dir / "surrogates", collection.fidelity
+        )
+        self._db(finish, self.db.sessions, job_id, self.name, "succeeded")
 
     def _verified_before(self, job_id: str) -> dict[str, VerificationResult]:
         with self.db.session() as session:
@@ -286,6 +333,7 @@ class Runner:
             "verified": outcome.to_dict() if outcome else None,
             "accuracy_1d": outcome.accuracy_1d if outcome else None,
             "weights": outcome.weights if outcome else None,
+            "fidelity": (outcome.fidelity or None) if outcome else None,
         }
         with self.db.session() as session:
             session.add(

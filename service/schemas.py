@@ -8,9 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from search.collect import CHEAP_BUDGET
 from search.driver import Constraints, Objective
 from search.tasks import BUILTIN_TASKS
 from search.training import InSituTraining, TrainConfig
+from service.errors import scrub_paths
 from simulator import HardwareConfig
 from simulator.pulsed import PulsedConfig
 
@@ -74,11 +76,61 @@ class BudgetSpec(BaseModel):
     mc_samples: int = Field(
         8, ge=1, le=100, title="Chips", description="Programmed chips per drift time."
     )
+    train_examples: int | None = Field(
+        None,
+        ge=10,
+        le=10_000_000,
+        title="Training examples",
+        description="Verification trains on a class-balanced subset of this many training "
+        "examples, drawn with the job's seed (empty: all).",
+    )
+    test_examples: int | None = Field(
+        None,
+        ge=10,
+        le=10_000_000,
+        title="Test examples",
+        description="Verification measures on class-balanced subsets of this many validation "
+        "and test examples (empty: all).",
+    )
+    collect_architectures: int = Field(
+        150,
+        ge=10,
+        le=5000,
+        title="Collected architectures",
+        description="Without a surrogate for the task and chip at the collection fidelity: "
+        "architectures verified to fit one.",
+    )
+    collect_train_examples: int | None = Field(
+        CHEAP_BUDGET.train_examples,
+        ge=10,
+        le=10_000_000,
+        title="Collection training examples",
+        description="Fidelity of the collected surrogate data: training subset (empty: all).",
+    )
+    collect_test_examples: int | None = Field(
+        CHEAP_BUDGET.test_examples,
+        ge=10,
+        le=10_000_000,
+        title="Collection test examples",
+        description="Fidelity of the collected surrogate data: validation and test subsets "
+        "(empty: all).",
+    )
+    collect_epochs: int = Field(
+        CHEAP_BUDGET.train.epochs, ge=1, le=100, title="Collection training epochs"
+    )
+    collect_mc_samples: int = Field(
+        CHEAP_BUDGET.mc_samples,
+        ge=1,
+        le=100,
+        title="Collection chips",
+        description="Fidelity of the collected surrogate data: programmed chips per drift time.",
+    )
     post_training: bool = Field(
         True,
         title="Post-training range optimisation",
         description="Tune each tile column's conductance range and each tile's DAC input range "
-        "on calibration data before verifying (ranges go into the analog bundle).",
+        "on calibration data before verifying (ranges go into the analog bundle); the collected "
+        "surrogate data is measured the same way.",
     )
     training: Literal["digital", "analog"] = Field(
         "digital",
@@ -167,6 +219,12 @@ class JobOut(BaseModel):
         None, description="Best verified accuracy after 1 day of drift, so far."
     )
 
+    @field_validator("error")
+    @classmethod
+    def _no_server_paths(cls, error: str | None) -> str | None:
+        """Errors stored before they were scrubbed (by the runner) show no server paths either."""
+        return scrub_paths(error) if error else error
+
 
 class JobPage(BaseModel):
     items: list[JobOut]
@@ -191,6 +249,11 @@ class CandidateOut(BaseModel):
     accuracy: list[DriftAccuracy]
     avm: float | None
     digital_accuracy: float | None
+    fidelity: dict | None = Field(
+        None,
+        description="What the verified figures were measured with: training and test examples, "
+        "epochs, programmed chips per drift time.",
+    )
     tiles: int
     params: int
     energy_nj: float
@@ -212,3 +275,54 @@ class DatasetOut(BaseModel):
     num_classes: int
     examples: int
     created_at: datetime
+
+
+class QuotaUsage(BaseModel):
+    limit: int
+    used: int
+
+
+class Quotas(BaseModel):
+    """A key's quotas and what it uses of them; over one, the API answers 429."""
+
+    active_jobs: QuotaUsage = Field(description="Queued or running jobs.")
+    datasets: QuotaUsage = Field(description="Stored data sets.")
+    dataset_bytes: QuotaUsage = Field(description="Bytes of stored data sets.")
+    job_trials: int = Field(description="Most budget.trials of one job.")
+    job_work: int = Field(description="Most budget.top_k x train_epochs x mc_samples of one job.")
+
+
+class MeOut(BaseModel):
+    """The caller's key (null fields when authentication is off) and its quotas."""
+
+    id: int | None
+    name: str | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    quotas: Quotas
+
+
+class KeyOut(BaseModel):
+    """An API key's record; the key itself is shown once, when it is created, never again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="To the minute.")
+    revoked_at: datetime | None
+
+
+class ExportLink(BaseModel):
+    """A download that needs no other credential, for one architecture and format, briefly."""
+
+    url: str = Field(description="Path and signed query of the download.")
+    expires_at: datetime | None = Field(description="None: authentication is off, no expiry.")
+
+
+class SessionCreate(BaseModel):
+    """The dashboard's sign-in: an API key, exchanged for a session cookie."""
+
+    key: str = Field(min_length=1, max_length=200)

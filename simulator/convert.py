@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from simulator.config import HardwareConfig, HWATraining
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear
+from simulator.streams import RandomStreams
 
 _CONVERTERS = {nn.Linear: AnalogLinear, nn.Conv2d: AnalogConv2d}
 
@@ -61,14 +62,9 @@ def analog_copy(model: nn.Module, hw: HardwareConfig) -> nn.Module:
     return copy.deepcopy(model).eval()
 
 
-def _generator(model: nn.Module, seed: int | None) -> torch.Generator:
+def _streams(model: nn.Module, seed: int | None) -> RandomStreams:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    generator = torch.Generator(device=device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    return generator
+    return RandomStreams(seed, device)
 
 
 def _require_layers(model: nn.Module, what: str) -> list[AnalogLayer]:
@@ -82,13 +78,15 @@ def program(model: nn.Module, seed: int | None = None, n_samples: int = 1) -> nn
     """Program the weights onto the tiles: programming noise and drift exponents, drawn once.
 
     ``n_samples`` independent instances are programmed at once (Monte Carlo); a forward pass then
-    takes ``n_samples`` equal groups of examples, one per instance. Returns the model.
+    takes ``n_samples`` equal groups of examples, one per instance. Each random purpose draws from
+    its own stream derived from ``seed`` (see :mod:`simulator.streams`): ``drift`` may be given
+    the same seed without sharing any noise. Returns the model.
     """
     if n_samples < 1:
         raise ValueError("n_samples: must be at least 1")
-    generator = _generator(model, seed)
+    streams = _streams(model, seed)
     for layer in _require_layers(model, "program"):
-        layer.program(n_samples, generator)
+        layer.program(n_samples, streams)
     return model
 
 
@@ -96,13 +94,15 @@ def drift(model: nn.Module, t_seconds: float, seed: int | None = None) -> nn.Mod
     """Set the conductances to their state ``t_seconds`` after programming (fresh read noise).
 
     ``t_seconds=0`` is just after programming. With drift compensation on, each tile's outputs are
-    rescaled by its identity readout at programming over the readout now. Returns the model.
+    rescaled by its identity readout at programming over the readout now. The read and output
+    noise come from streams derived from ``seed`` and ``t_seconds``: independent of the noise of
+    ``program`` and of reads at other times, even with an equal seed. Returns the model.
     """
     if t_seconds < 0:
         raise ValueError("t_seconds: must be >= 0")
-    generator = _generator(model, seed)
+    streams = _streams(model, seed)
     for layer in _require_layers(model, "drift"):
-        layer.read(float(t_seconds), generator)
+        layer.read(float(t_seconds) + 0.0, streams)  # + 0.0: -0.0 reads as 0.0
     return model
 
 

@@ -1,8 +1,9 @@
 """Statistical device models: programming noise, drift and read noise of one conductance.
 
 Each model works on whole tensors of target conductances (uS) at once. ``program`` draws what is
-fixed at programming time (the programmed conductance and a per-device drift parameter); ``read``
-gives the conductance read ``t`` seconds after programming, with fresh read noise.
+fixed at programming time (the programmed conductance and a per-device drift parameter, each from
+its own generator); ``read`` gives the conductance read ``t`` seconds after programming, with fresh
+read noise.
 
 Sources: PCM follows IBM aihwkit's ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019; Joshi
 et al., Nat. Commun. 2020); RRAM follows aihwkit's ``ReRamWan2022NoiseModel`` (Wan et al., Nature
@@ -40,9 +41,13 @@ class DeviceModel(Protocol):
     g_max: float
 
     def program(
-        self, g_target: Tensor, generator: torch.Generator | None
+        self,
+        g_target: Tensor,
+        programming: torch.Generator | None,
+        parameters: torch.Generator | None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Programmed conductances and a per-device parameter kept for ``read``."""
+        """Programmed conductances (noise from ``programming``) and a per-device drift parameter
+        kept for ``read`` (drawn from ``parameters``)."""
 
     def read(
         self,
@@ -61,7 +66,7 @@ class IdealDevice:
     def __init__(self, g_max: float) -> None:
         self.g_max = g_max
 
-    def program(self, g_target, generator):
+    def program(self, g_target, programming, parameters):
         return g_target.clone(), None
 
     def read(self, g_target, g_prog, param, t, generator):
@@ -99,13 +104,13 @@ class PCMDevice(ScaledDevice):
         sigma = (-0.0125 * log_g - 0.0059).clamp(0.008, 0.045)
         return mu, sigma
 
-    def program(self, g_target, generator):
+    def program(self, g_target, programming, parameters):
         noise = (
-            self.prog_noise_scale * self.programming_std(g_target) * _normal(g_target, generator)
+            self.prog_noise_scale * self.programming_std(g_target) * _normal(g_target, programming)
         )
         g_prog = (g_target + noise).clamp(min=0.0)
         mu, sigma = self.drift_statistics(g_target)
-        nu = (mu + sigma * _normal(g_target, generator)).abs() * self.drift_scale
+        nu = (mu + sigma * _normal(g_target, parameters)).abs() * self.drift_scale
         return g_prog, nu
 
     def read(self, g_target, g_prog, param, t, generator):
@@ -151,10 +156,10 @@ class RRAMDevice(ScaledDevice):
                 return std * (self.g_max / self.G_MAX_REFERENCE)
         raise AssertionError("unreachable: t is clipped to the measured times")
 
-    def program(self, g_target, generator):
+    def program(self, g_target, programming, parameters):
         sigma = self.prog_noise_scale * self.spread(g_target, 0.0)
-        g_prog = (g_target + sigma * _normal(g_target, generator)).clamp(min=0.0)
-        return g_prog, _normal(g_target, generator)  # per-device direction of relaxation
+        g_prog = (g_target + sigma * _normal(g_target, programming)).clamp(min=0.0)
+        return g_prog, _normal(g_target, parameters)  # per-device direction of relaxation
 
     def read(self, g_target, g_prog, param, t, generator):
         first = self.spread(g_target, 0.0)

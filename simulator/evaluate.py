@@ -80,6 +80,7 @@ def evaluate(
     ``data`` is ``(x, y)`` tensors or an iterable of such batches. Input ranges that are neither
     configured nor calibrated are calibrated on ``calibration_data`` (inputs), else on ``data``.
     All ``n_samples`` instances are programmed at once and evaluated in the same batched passes.
+    The same ``seed`` gives the same result (None: fresh noise).
     """
     times = tuple(float(t) for t in times)
     if not times or min(times) < 0:
@@ -94,8 +95,8 @@ def evaluate(
         calibrate_input_ranges(analog, (x.to(device) for x in inputs))
     program(analog, seed, n_samples)
     accuracies = []
-    for i, t in enumerate(times):
-        drift(analog, t, None if seed is None else seed + 1 + i)
+    for t in times:
+        drift(analog, t, seed)  # streams of its own for each time, apart from programming
         correct = torch.zeros(n_samples, device=device)
         total = 0
         for x, y in _batches(data, batch_size):

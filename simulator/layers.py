@@ -30,6 +30,14 @@ from torch import Tensor, nn
 from simulator.config import HardwareConfig, HWATraining
 from simulator.devices import device_model
 from simulator.periphery import GaussianPool, levels
+from simulator.streams import (
+    DRIFT_PARAMETERS,
+    OUTPUT_NOISE,
+    PROGRAMMING,
+    READ,
+    REFERENCE_READ,
+    RandomStreams,
+)
 from simulator.tiles import TileGrid
 
 
@@ -116,26 +124,35 @@ class AnalogLayer(nn.Module):
         w_scale = self._weight_ranges(blocks)
         return (blocks / w_scale.unsqueeze(-2)).clamp(-1.0, 1.0), w_scale
 
-    def program(self, n_samples: int, generator: torch.Generator | None) -> None:
+    def program(self, n_samples: int, streams: RandomStreams) -> None:
         """Program ``n_samples`` independent instances of the current weights onto the tiles.
 
-        Differentiable in ``weight_range`` when it requires gradients (post-training
-        optimisation), as is :meth:`read`; the weights themselves never get gradients here.
+        Programming noise, drift parameters, the reference read and the output noise each draw
+        from their own stream. Differentiable in ``weight_range`` when it requires gradients
+        (post-training optimisation), as is :meth:`read`; the weights never get gradients here.
         """
         normalized, w_scale = self._normalized_weights()
         g_target = torch.stack([normalized.clamp(min=0), (-normalized).clamp(min=0)])
         self.g_target = g_target * self.hw.g_max  # [2, nR, block_rows, cols]
         targets = self.g_target.expand(n_samples, *self.g_target.shape).contiguous()
-        self.g_prog, self.device_param = self.device_model.program(targets, generator)
+        self.g_prog, self.device_param = self.device_model.program(
+            targets, streams(PROGRAMMING), streams(DRIFT_PARAMETERS)
+        )
         self.w_scale = w_scale
         self._programmed_version = self.weight._version
-        self.read(0.0, generator, reference=True)
+        self._read(0.0, streams(REFERENCE_READ), streams(OUTPUT_NOISE, "programmed"), True)
 
-    def read(self, t: float, generator: torch.Generator | None, reference: bool = False) -> None:
-        """Read the conductances ``t`` seconds after programming (drift, fresh read noise)."""
+    def read(self, t: float, streams: RandomStreams) -> None:
+        """Read the conductances ``t`` seconds after programming (drift, fresh read noise and a
+        fresh output-noise pool, from the streams of time ``t``)."""
+        self._read(t, streams(READ, t), streams(OUTPUT_NOISE, t), False)
+
+    def _read(
+        self, t: float, noise: torch.Generator, output_noise: torch.Generator, reference: bool
+    ) -> None:
         if not self.programmed:
             raise RuntimeError("drift: program the model before drifting it")
-        g = self.device_model.read(self.g_target, self.g_prog, self.device_param, t, generator)
+        g = self.device_model.read(self.g_target, self.g_prog, self.device_param, t, noise)
         normalized = (g[:, 0] - g[:, 1]) / self.hw.g_max  # [S, nR, block_rows, cols]
         scale = self._out_unit * self.w_scale.expand(normalized.shape[0], -1, -1)
         if self.hw.drift_compensation:
@@ -145,7 +162,7 @@ class AnalogLayer(nn.Module):
             scale = scale * self.grid.to_columns(self.readout_ref / readout)
         self.matrix = normalized * self._matrix_gain
         self.out_scale = scale.unsqueeze(-2)  # [S, nR, 1, cols]
-        self._noise.refresh(generator)
+        self._noise.refresh(output_noise)
 
     def forget_programming(self) -> None:
         """Drop the programmed instances: the layer computes with the exact targets again."""

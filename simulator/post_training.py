@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from simulator.config import HardwareConfig
 from simulator.convert import analog_copy, analog_layers, calibrate_input_ranges, drift, program
 from simulator.layers import AnalogLayer, exact_weights
+from simulator.streams import derive_seed, stream
 
 
 class PostTraining(BaseModel):
@@ -78,8 +79,10 @@ def post_training_optimize(
     if hw.input_range is None and not all(layer.calibrated for layer in layers):
         calibrate_input_ranges(analog, x.split(256))
 
+    loss_seed = derive_seed(seed, "post-training/loss")  # fixed draws, none shared with steps
+
     def loss() -> float:
-        return calibration_loss(analog, data, config.t_seconds, config.n_draws, seed + 1)
+        return calibration_loss(analog, data, config.t_seconds, config.n_draws, loss_seed)
 
     best_loss, best = loss(), _ranges(layers)  # the model as given
     if tune_inputs:
@@ -111,7 +114,7 @@ def calibration_loss(
     read ``t_seconds`` later (the model is left programmed with them)."""
     x, targets = data
     program(model, seed, n_draws)
-    drift(model, t_seconds, seed + 1)
+    drift(model, t_seconds, seed)
     total = 0.0
     for xb, tb in zip(x.split(batch_size), targets.split(batch_size), strict=True):
         total += float(_divergence(model, xb, tb, n_draws)) * len(xb)
@@ -141,22 +144,21 @@ def _descend(
     input_logs = [torch.zeros_like(r, requires_grad=tune_inputs) for r in input_base]
     trained = [t for t in weight_logs + input_logs if t.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=config.lr, eps=1e-6)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
+    examples = stream(seed, "post-training/examples", device=x.device)
     frozen = [p for p in analog.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
     try:
-        for _ in range(config.steps):
+        for step in range(config.steps):
             for layer, w_base, w_log, x_base, x_log in zip(
                 layers, weight_base, weight_logs, input_base, input_logs, strict=True
             ):
                 layer.weight_range = w_base * w_log.exp()
                 layer.input_range = x_base * x_log.exp()
-                layer.program(config.n_draws, generator)
-                layer.read(config.t_seconds, generator)
-            index = torch.randint(
-                len(x), (config.batch_size,), generator=generator, device=x.device
-            )
+            step_seed = derive_seed(seed, "post-training/step", step)  # fresh chips every step
+            program(analog, step_seed, config.n_draws)
+            drift(analog, config.t_seconds, step_seed)
+            index = torch.randint(len(x), (config.batch_size,), generator=examples, device=x.device)
             loss = _divergence(analog, x[index], targets[index], config.n_draws)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -91,17 +91,10 @@ def fit_surrogate(
     return surrogate
 
 
-def refit(
-    store: SampleStore,
-    task: str,
-    input_shape: Sequence[int],
-    num_classes: int,
-    hw: HardwareConfig,
-    models_dir: Path,
-) -> Surrogate:
-    """Refit a task's surrogate on everything known for it: the rows stored in the database
-    (collected and job-verified) and the shipped data for this chip, if any; saved into
-    ``models_dir``, where the pipeline looks first."""
+def known_rows(store: SampleStore, task: str, hw: HardwareConfig) -> list[dict[str, Any]]:
+    """Every row known for a task on a chip: the database's (collected and job-verified) and
+    those of the data shipped for this chip, if any, that the database does not hold. Of every
+    fidelity: the caller picks the rows of one."""
     rows = store.rows(task, hw.config_hash())
     shipped = DATA_DIR / f"{task}-{hw.config_hash()}.jsonl"
     if shipped.is_file():
@@ -111,9 +104,7 @@ def refit(
             for r in read_jsonl(shipped)
             if (r["arch_id"], r["seed"], r["budget_hash"]) not in stored
         ]
-    surrogate = fit_surrogate(rows, task, input_shape, num_classes, hw)
-    surrogate.save(models_dir / f"{task}-{hw.config_hash()}.json")
-    return surrogate
+    return rows
 
 
 def shipped_surrogate(task: str, hw: HardwareConfig) -> Surrogate | None:

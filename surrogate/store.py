@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -69,12 +70,38 @@ FIELDS = [c.name for c in SurrogateSample.__table__.columns if c.name not in ("i
 KEY = ("task", "hardware_hash", "arch_id", "seed", "budget_hash")
 
 
+# A server database that is down or unreachable fails a checkout within seconds, not minutes.
+CONNECT_TIMEOUT_SECONDS = 3
+POOL_TIMEOUT_SECONDS = 5
+POOL_RECYCLE_SECONDS = 1800
+APPLICATION_NAME = "xbarnas"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and a busy timeout for concurrent writers."""
-    engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    """An engine for ``url``. SQLite gets WAL mode and a busy timeout for concurrent writers; a
+    server database (PostgreSQL) gets a bounded connect and checkout wait, a ping of each pooled
+    connection before use (one that the server dropped is replaced, not handed out) and an
+    ``application_name`` (the URL's, if it has one)."""
     if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+        return engine
+    query = make_url(url).query
+    connect_args = {
+        name: value
+        for name, value in (
+            ("connect_timeout", CONNECT_TIMEOUT_SECONDS),
+            ("application_name", APPLICATION_NAME),
+        )
+        if name not in query
+    }
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from search.tasks import cifar10, digits, kws, npz, vww
+from search.tasks import cifar10, digits, fashion_mnist, kws, npz, vww
 from search.tasks.base import Split, Task, TaskError, data_dir, make_task
 
 BUILTIN_TASKS: dict[str, tuple[Callable[..., Task], str]] = {
     "digits": (digits.load, "scikit-learn 8x8 handwritten digits, 10 classes (embedded)"),
+    "fashion-mnist": (
+        fashion_mnist.load,
+        "Fashion-MNIST 28x28 grey clothing images, 10 classes (Zalando; Debian package)",
+    ),
     "cifar10": (cifar10.load, "CIFAR-10 32x32 colour images, 10 classes (MLPerf Tiny IC)"),
     "kws": (kws.load, "Speech Commands v2, 12 classes, 49x10 MFCC (MLPerf Tiny KWS)"),
     "vww": (vww.load, "Visual wake words, person / no person, 96x96 (MLPerf Tiny VWW)"),

@@ -37,7 +37,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Task:
-    """A classification task; inputs are prepared (scaled, normalized) batch by batch."""
+    """A classification task; inputs are prepared (scaled, normalized) once per split and
+    device, then served in batches."""
 
     name: str
     input_shape: tuple[int, int, int]
@@ -50,6 +51,9 @@ class Task:
     std: tuple[float, ...] = field(default=())
     class_names: tuple[str, ...] = ()
     metric: str = "accuracy"
+    _prepared: dict[tuple[str, torch.device], tuple[Tensor, Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
@@ -63,6 +67,18 @@ class Task:
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
+    def prepared(
+        self, split: str, device: torch.device | str | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """A whole split as float network inputs and labels on ``device``, prepared on first use
+        and then reused (moved once, through pinned memory to a GPU). Do not modify them."""
+        data = self.split(split)
+        key = (split, data.x.device if device is None else torch.device(device))
+        if key not in self._prepared:
+            x, y = _to_device(data.x, device), _to_device(data.y, device)
+            self._prepared[key] = self.prepare(x), y
+        return self._prepared[key]
+
     def batches(
         self,
         split: str,
@@ -72,17 +88,20 @@ class Task:
         device: torch.device | str | None = None,
         limit: int | None = None,
     ) -> Iterator[tuple[Tensor, Tensor]]:
-        """Prepared ``(x, y)`` batches of a split (the first ``limit`` examples, if given)."""
-        data = self.split(split)
-        n = len(data) if limit is None else min(limit, len(data))
-        order = (
-            torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-            if shuffle
-            else torch.arange(n)
-        )
+        """Prepared ``(x, y)`` batches of a split (the first ``limit`` examples, if given), cut
+        from :meth:`prepared`: unshuffled batches are views of it (do not modify them), shuffled
+        ones follow a permutation drawn on ``device`` from ``seed``."""
+        x, y = self.prepared(split, device)
+        n = len(y) if limit is None else min(limit, len(y))
+        if not shuffle:
+            for start in range(0, n, batch_size):
+                yield x[start : start + batch_size], y[start : start + batch_size]
+            return
+        generator = torch.Generator(device=y.device).manual_seed(seed)
+        order = torch.randperm(len(y), generator=generator, device=y.device)[:n]
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            yield self.prepare(data.x[index], device), data.y[index].to(device)
+            yield x.index_select(0, index), y.index_select(0, index)
 
     def describe(self) -> dict:
         return {
@@ -93,6 +112,13 @@ class Task:
             "metric": self.metric,
             "examples": {s: len(self.split(s)) for s in ("train", "val", "test")},
         }
+
+
+def _to_device(tensor: Tensor, device: torch.device | str | None) -> Tensor:
+    """``tensor`` on ``device``, copied asynchronously from pinned memory to a GPU."""
+    if device is not None and torch.device(device).type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def as_examples(x: np.ndarray | Tensor, name: str = "x") -> Tensor:
@@ -170,16 +196,17 @@ def make_task(
     train, val, test = splits if splits is not None else split_indices(len(x), seed=seed)
     if min(len(train), len(val), len(test)) == 0:
         raise TaskError("x: too few examples for non-empty train, val and test splits")
-    train_x = x[train].float() * scale
-    mean = train_x.mean(dim=(0, 2, 3))
-    std = train_x.std(dim=(0, 2, 3)).clamp(min=1e-6)
+    train_x, val_x, test_x = (x.index_select(0, index) for index in (train, val, test))
+    scaled = train_x.float() * scale
+    mean = scaled.mean(dim=(0, 2, 3))
+    std = scaled.std(dim=(0, 2, 3)).clamp(min=1e-6)
     return Task(
         name=name,
         input_shape=tuple(x.shape[1:]),
         num_classes=num_classes,
-        train=Split(x[train], y[train]),
-        val=Split(x[val], y[val]),
-        test=Split(x[test], y[test]),
+        train=Split(train_x, y[train]),
+        val=Split(val_x, y[val]),
+        test=Split(test_x, y[test]),
         scale=scale,
         mean=tuple(mean.tolist()),
         std=tuple(std.tolist()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -10,13 +11,14 @@ from sqlalchemy.orm import Session
 
 from search.space import ArchConfig
 from search.tasks import BUILTIN_TASKS, load_task
-from service.auth import Owner, owner_id
-from service.deps import get_session
+from service.auth import ExportOwner, Owner, export_link, owner_id
+from service.deps import get_session, get_settings
 from service.exports import FORMATS, export
 from service.models import Candidate, Job
 from service.routers.datasets import list_datasets
 from service.routers.jobs import candidate_out
-from service.schemas import CandidateOut, JobCreate, TaskOut
+from service.schemas import CandidateOut, ExportLink, JobCreate, TaskOut
+from service.settings import Settings
 from service.taskspec import task_spec
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -60,19 +62,46 @@ def architecture(architecture_id: str, session: SessionDep, owner: Owner) -> Can
     return candidate_out(_verified(session, architecture_id, owner))
 
 
-@router.get("/architectures/{architecture_id}/export")
-def export_architecture(
-    architecture_id: str,
-    session: SessionDep,
-    owner: Owner,
-    format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")] = "onnx",
-) -> Response:
-    """Download the verified network: ONNX, TorchScript, state_dict, JSON or analog bundle."""
+FormatQuery = Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")]
+
+
+def _check_format(format: str) -> None:
     if format not in FORMATS:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"format: {format!r} is not one of {', '.join(FORMATS)}",
         )
+
+
+@router.post("/architectures/{architecture_id}/export-link", response_model=ExportLink)
+def export_architecture_link(
+    architecture_id: str,
+    session: SessionDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+    owner: Owner,
+    format: FormatQuery = "onnx",
+) -> ExportLink:
+    """A signed download link of the verified network, valid for minutes, for this architecture
+    and format only: hand it to a tool (curl, wget, a notebook) instead of the API key."""
+    _check_format(format)
+    _verified(session, architecture_id, owner)
+    path = f"/v1/architectures/{architecture_id}/export"
+    if owner is None:  # authentication is off: the plain link is enough
+        return ExportLink(url=f"{path}?format={format}", expires_at=None)
+    query, expires = export_link(settings, owner, architecture_id, format)
+    return ExportLink(url=f"{path}?{query}", expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+@router.get("/architectures/{architecture_id}/export")
+def export_architecture(
+    architecture_id: str,
+    session: SessionDep,
+    owner: ExportOwner,
+    format: FormatQuery = "onnx",
+) -> Response:
+    """Download the verified network: ONNX, TorchScript, state_dict, JSON or analog bundle.
+    Authenticated like any call, or by the signed query of ``POST .../export-link``."""
+    _check_format(format)
     candidate = _verified(session, architecture_id, owner)
     job = session.get(Job, candidate.job_id)
     request = JobCreate.model_validate(job.request)

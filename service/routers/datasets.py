@@ -2,63 +2,116 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from search.tasks import TaskError, load_npz_task
+from search.tasks import TaskError
+from search.tasks.npz import DatasetTooLarge, Summary, inspect
 from service.auth import Owner, owner_id
 from service.deps import get_session, get_settings
 from service.models import Dataset
+from service.quotas import OVER_QUOTA, enforce_dataset_quota
 from service.schemas import DatasetOut
 from service.settings import Settings
+from service.uploads import receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 SessionDep = Annotated[Session, Depends(get_session)]
+NAME_LENGTH = 200
+UPLOAD_BODY = {  # the body is streamed by service.uploads, so it is described here
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "contentMediaType": "application/octet-stream",
+                            "description": "An .npz with x (N x C x H x W or N x F) and y "
+                            "(N labels 0..C-1)",
+                        },
+                        "name": {"type": "string", "maxLength": NAME_LENGTH},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetOut,
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        413: {"description": "The upload, or the arrays it inflates to, are too large"},
+        **OVER_QUOTA,
+    },
+)
 async def upload(
+    request: Request,
     session: SessionDep,
     owner: Owner,
     settings: Annotated[Settings, Depends(get_settings)],
-    file: Annotated[UploadFile, File(description="An .npz with x (N x C x H x W or N x F), y")],
-    name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Dataset:
-    limit = settings.max_upload_mb * 2**20
-    content = await file.read(limit + 1)
-    if len(content) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"file: larger than {settings.max_upload_mb} MB",
-        )
-    dataset_id = uuid.uuid4().hex
+    """Upload an ``.npz`` data set (multipart form: ``file``, optional ``name``)."""
     folder = settings.data_dir / "datasets"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"dataset-{dataset_id}.npz"
-    path.write_bytes(content)
-    try:
-        task = load_npz_task(path)
-    except TaskError as error:
-        path.unlink()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"file: {error}"
-        ) from error
+    max_bytes = settings.max_upload_mb * 2**20
+    async with receive_upload(request, folder, max_bytes, ("name",)) as received:
+        name = received.fields.get("name") or (received.filename or "")[:NAME_LENGTH]
+        if len(name) > NAME_LENGTH:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"name: at most {NAME_LENGTH} characters",
+            )
+        summary = await run_in_threadpool(
+            check_arrays, received.path, settings.max_dataset_mb * 2**20
+        )
+        dataset_id = uuid.uuid4().hex
+        path = folder / f"dataset-{dataset_id}.npz"
+        os.replace(received.path, path)
     dataset = Dataset(
         id=dataset_id,
         owner_id=owner_id(owner),
-        name=name or file.filename or dataset_id,
+        name=name or dataset_id,
         path=str(path.resolve()),
-        input_shape=list(task.input_shape),
-        num_classes=task.num_classes,
-        examples=len(task.train) + len(task.val) + len(task.test),
+        input_shape=list(summary.input_shape),
+        num_classes=summary.num_classes,
+        examples=summary.examples,
+        size_bytes=path.stat().st_size,
     )
-    session.add(dataset)
-    session.commit()
+    try:
+        enforce_dataset_quota(session, settings, owner, dataset.size_bytes)
+        session.add(dataset)
+        session.commit()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return dataset
+
+
+def check_arrays(path: Path, max_bytes: int) -> Summary:
+    """The received file's arrays, checked before any is loaded whole: 413 when they would inflate
+    beyond ``max_bytes``, 422 naming any other problem."""
+    try:
+        return inspect(path, max_bytes)
+    except DatasetTooLarge as error:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"file: {error}") from error
+    except TaskError as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"file: {error}"
+        ) from error
 
 
 @router.get("", response_model=list[DatasetOut])

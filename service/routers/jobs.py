@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.auth import Owner, owner_id
-from service.deps import get_session
+from service.deps import get_session, get_settings
 from service.models import Candidate, Job
+from service.quotas import OVER_QUOTA, enforce_job_quota
 from service.schemas import CandidateOut, DriftAccuracy, JobCreate, JobOut, JobPage
+from service.settings import Settings
 from service.taskspec import task_spec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -47,13 +49,20 @@ def job_out(session: Session, job: Job) -> JobOut:
     return jobs_out(session, [job])[0]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owner) -> JobOut:
-    """Queue a search job; its progress is at the returned Location."""
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=OVER_QUOTA)
+def submit(
+    body: JobCreate,
+    response: Response,
+    session: SessionDep,
+    owner: Owner,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> JobOut:
+    """Queue a search job; its progress is at the returned Location. 429 over a quota."""
     try:
         task_spec(session, body.task, owner_id(owner))
     except LookupError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from error
+    enforce_job_quota(session, settings, owner, body)
     job = Job(request=body.model_dump(mode="json"), owner_id=owner_id(owner))
     session.add(job)
     session.commit()
@@ -65,7 +74,7 @@ def submit(body: JobCreate, response: Response, session: SessionDep, owner: Owne
 def list_jobs(
     session: SessionDep,
     owner: Owner,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
     """Jobs, newest first."""
@@ -159,6 +168,7 @@ def candidate_out(candidate: Candidate) -> CandidateOut:
         accuracy=accuracy,
         avm=verified.get("avm"),
         digital_accuracy=verified.get("digital_accuracy"),
+        fidelity=candidate.fidelity,
         tiles=int(cost["tiles"]),
         params=int(cost["params"]),
         energy_nj=cost["energy"],

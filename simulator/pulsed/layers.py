@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from simulator.pulsed.config import PulsedConfig
 from simulator.pulsed.tile import PulsedTile
+from simulator.streams import stream
 
 
 class _TileProduct(torch.autograd.Function):
@@ -164,17 +165,19 @@ _CONVERTERS: dict[type, type[PulsedLayer]] = {
 def to_pulsed(model: nn.Module, config: PulsedConfig, seed: int = 0) -> nn.Module:
     """A copy of ``model`` whose ``Linear``, ``Conv2d`` and ``LSTM`` modules train by pulses.
 
-    The tiles are made on the device of each module's weights (move the model first); each gets
-    its devices drawn from a generator seeded with ``seed`` and its position in the model.
+    The tiles are made on the device of each module's weights (move the model first); each draws
+    its devices, periphery noise and pulses from a stream derived from ``seed`` and its position
+    in the model (:mod:`simulator.streams`), so that no tile shares noise with another nor with
+    anything else seeded with ``seed`` (e.g. the initial weights).
     """
     converted = copy.deepcopy(model)
     if type(converted) in _CONVERTERS:
-        return _convert(converted, config, seed)
+        return _convert(converted, config, seed, 0)
     index = 0
     for parent in list(converted.modules()):
         for name, child in parent.named_children():
             if type(child) in _CONVERTERS:
-                setattr(parent, name, _convert(child, config, seed * 1000 + index))
+                setattr(parent, name, _convert(child, config, seed, index))
                 index += 1
     return converted
 
@@ -194,9 +197,8 @@ def to_digital(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def _convert(module: nn.Module, config: PulsedConfig, seed: int) -> PulsedLayer:
-    weight = next(module.parameters())
-    generator = torch.Generator(device=weight.device).manual_seed(seed)
+def _convert(module: nn.Module, config: PulsedConfig, seed: int, index: int) -> PulsedLayer:
+    generator = stream(seed, "pulsed-tile", index, device=next(module.parameters()).device)
     return _CONVERTERS[type(module)](module, config, generator).train(module.training)
 
 

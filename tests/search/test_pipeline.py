@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search.driver import Constraints, SearchConfig
-from search.pipeline import ensure_surrogate, search_and_verify
+from search.pipeline import ensure_surrogate, search_and_verify, surrogate_path
 from search.space import SearchSpace
 from search.training import TrainConfig
 from search.verify import Budget
@@ -94,7 +94,7 @@ def test_surrogate_is_collected_and_fitted_when_missing(tmp_path):
             budget=TINY,
         )
     assert fitted.metadata["n_samples"] == 12
-    assert (tmp_path / "models" / f"digits-{HW.config_hash()}.json").is_file()
+    assert surrogate_path(tmp_path / "models", "digits", HW, TINY.fidelity).is_file()
     with ThreadPoolExecutor(1) as executor:
         again = ensure_surrogate(
             "digits",

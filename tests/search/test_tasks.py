@@ -31,7 +31,7 @@ def test_digits_splits_are_fixed_and_normalized():
 def test_unknown_task_is_refused():
     with pytest.raises(TaskError, match="unknown task 'mnist'"):
         load_task("mnist")
-    assert set(BUILTIN_TASKS) == {"digits", "cifar10", "kws", "vww"}
+    assert set(BUILTIN_TASKS) == {"digits", "fashion-mnist", "cifar10", "kws", "vww"}
 
 
 # --- CIFAR-10 -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Screenshots land in ``test-artifacts/dashboard/`` (or ``$XBARNAS_TEST_ARTIFACTS/
 
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,18 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(data_dir):
+def served(data_dir):
+    """A real `xbarnas serve` (whose log the tests read) and a client with its key."""
     process, client = _start(f"sqlite:///{data_dir / 'xbarnas.db'}", data_dir)
     try:
-        yield client
+        yield process, client
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,7 @@ def page(browser, server):
     )
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"/?token={server.key}")  # as `xbarnas serve` prints it; the page keeps the key
+    page.goto(f"/?token={server.key}")  # as `xbarnas serve` prints it: traded for a cookie
     try:
         yield page
     finally:
@@ -76,9 +83,12 @@ def _plotted(page, chart: str) -> list[dict]:
     )
 
 
-def test_submit_watch_plot_and_download(page, server):
+def test_submit_watch_plot_and_download(page, server, served):
     expect(page.locator("#empty")).to_be_visible()
     assert "token=" not in page.url  # the key left the address bar
+    (cookie,) = page.context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert server.key not in cookie["value"]
     _shot(page, "01-empty-job-list")
 
     page.get_by_role("link", name="Start your first search").click()
@@ -125,12 +135,25 @@ def test_submit_watch_plot_and_download(page, server):
     inputs = task.prepare(task.test.x[:8]).numpy()
     (logits,) = onnxruntime.InferenceSession(str(onnx)).run(None, {"input": inputs})
     assert logits.shape == (8, 10) and np.isfinite(logits).all()
+    _assert_no_key_in_the_log(served[0], server.key)
 
     page.get_by_role("link", name="Jobs", exact=True).click()
     row = page.locator(f'tr[data-job-id="{job_id}"]')
     expect(row).to_contain_text("succeeded")
     expect(row.locator("td").last).to_contain_text("%")
     _shot(page, "05-job-list")
+
+
+def _assert_no_key_in_the_log(process, key: str) -> None:
+    """The server's whole log (stdout and stderr, runner included) of the session so far, the
+    download's line included, holds neither the key nor its body."""
+    deadline = time.monotonic() + 10
+    while not any("/export?format=onnx" in line for line in process.lines):
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.1)
+    log = process.output()
+    assert "GET /?token=*** " in log  # the one request with the key, redacted
+    assert key not in log and key.removeprefix("xbn_") not in log
 
 
 def _submit_light_job(page) -> str:

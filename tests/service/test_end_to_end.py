@@ -18,6 +18,8 @@ from search.space import ArchConfig
 from search.tasks import load_task
 from service.cli import app
 from service.client import Client
+from service.db import Database
+from service.models import ApiKey
 from service.schemas import JobCreate
 from tests.service.topology import Process, connect, start_server
 
@@ -109,7 +111,9 @@ def test_a_server_killed_mid_job_finishes_it_after_restart(tmp_path):
     first.kill()  # SIGKILL to the whole server, runner and workers included
     second, fresh = _start(url, data, XBARNAS_LEASE_SECONDS="4")
     try:
-        fresh.key = client.key  # the job belongs to the first key
+        assert fresh.key == client.key  # a restart keeps the local key
+        with Database(url).session() as session:
+            assert session.query(ApiKey).count() == 1
         state = fresh.job(job_id)
         while state["status"] in ("queued", "running") and time.monotonic() < deadline:
             time.sleep(1)

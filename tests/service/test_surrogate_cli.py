@@ -5,6 +5,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
+from search.collect import CHEAP_BUDGET
 from search.space import SearchSpace
 from service.cli import app
 from simulator import HardwareConfig
@@ -27,7 +28,7 @@ def _write_rows(path, n=40):
                 "encoding": SearchSpace.encode(cfg).tolist(),
                 "seed": 0,
                 "budget_hash": "b",
-                "budget": {},
+                "budget": CHEAP_BUDGET.model_dump(mode="json"),
                 "times": [1.0, 86400.0],
                 "accuracy_mean": [accuracy, accuracy],
                 "accuracy_std": [0.01, 0.01],

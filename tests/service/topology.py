@@ -45,6 +45,7 @@ class Process:
 
     popen: subprocess.Popen
     lines: list[str] = field(default_factory=list)
+    key_file: Path | None = None  # of a server: where it keeps its local API key
 
     @classmethod
     def spawn(cls, args: list[str], env: dict[str, str] | None = None) -> Process:
@@ -126,17 +127,17 @@ def start_server(url: str, data_dir: Path, **env: str) -> tuple[Process, int]:
             **env,
         },
     )
+    server.key_file = data_dir / "local-key"
     return server, port
 
 
 def connect(server: Process, port: int) -> Client:
-    """A client of a starting server, with the API key it prints, once it serves."""
+    """A client of a starting server, with its local API key (from the file, as the key is
+    printed to a terminal only), once it serves."""
     deadline = time.monotonic() + 60
-    key = None
-    while key is None and time.monotonic() < deadline:
-        assert server.popen.poll() is None, server.output()
-        key = next((ln.split(": ")[1].strip() for ln in server.lines if "API key" in ln), None)
+    while not any("local API key" in line for line in server.lines):
+        assert server.popen.poll() is None and time.monotonic() < deadline, server.output()
         time.sleep(0.2)
-    assert key, server.output()
+    key = server.key_file.read_text().strip()
     _wait_for_port(port, server)
     return Client(f"http://127.0.0.1:{port}", key)

@@ -8,8 +8,14 @@ from torch import nn
 
 from simulator import HardwareConfig, analog_layers, drift, program, to_analog
 from simulator.devices import PCMDevice, RRAMDevice
+from simulator.streams import DRIFT_PARAMETERS, PROGRAMMING, RandomStreams
 
 G_MAX = 25.0
+
+
+def _program(device, target: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    streams = RandomStreams(seed, target.device)
+    return device.program(target, streams(PROGRAMMING), streams(DRIFT_PARAMETERS))
 
 
 def _layer_with_targets(u: float, hw: HardwareConfig, rows: int = 256, cols: int = 256):
@@ -25,7 +31,7 @@ def _layer_with_targets(u: float, hw: HardwareConfig, rows: int = 256, cols: int
 def test_programming_noise_matches_sigma_prog(u):
     hw = HardwareConfig.preset("pcm", read_noise_scale=0.0)
     layer = _layer_with_targets(u, hw)
-    layer.program(n_samples=4, generator=torch.Generator().manual_seed(0))
+    program(layer, seed=0, n_samples=4)
     target = u * G_MAX
     mask = (layer.g_target[0] - target).abs() < 1e-4
     errors = (layer.g_prog[:, 0] - layer.g_target[0])[:, mask]
@@ -38,7 +44,7 @@ def test_programming_noise_matches_sigma_prog(u):
 def test_programming_noise_scales_with_g_max_and_scale():
     device = PCMDevice(g_max=50.0, prog_noise_scale=2.0, read_noise_scale=1, drift_scale=1)
     target = torch.full((200_000,), 25.0)
-    g, _ = device.program(target, torch.Generator().manual_seed(1))
+    g, _ = _program(device, target, 1)
     expected = 2.0 * (0.26348 + 1.9650 * 0.5 - 1.1731 * 0.25) * 50 / 25
     assert abs((g - target).std().item() / expected - 1) < 0.05
 
@@ -53,7 +59,7 @@ def _folded_normal_moments(mu: float, sigma: float) -> tuple[float, float]:
 def test_drift_log_decay_follows_nu_statistics(u):
     hw = HardwareConfig.preset("pcm", read_noise_scale=0.0, drift_compensation=False)
     layer = _layer_with_targets(u, hw)
-    layer.program(n_samples=2, generator=torch.Generator().manual_seed(2))
+    program(layer, seed=2, n_samples=2)
     g_prog = layer.g_prog[:, 0].clone()
     t = 86400.0
     g_t = layer.device_model.read(layer.g_target, layer.g_prog, layer.device_param, t, None)[:, 0]
@@ -112,7 +118,7 @@ def test_read_noise_is_fresh_at_every_read_even_at_time_zero():
 def test_rram_spread_matches_wan_2022(u, t):
     device = RRAMDevice(g_max=40.0, prog_noise_scale=1, read_noise_scale=0, drift_scale=1)
     target = torch.full((400_000,), u * 40.0)
-    g_prog, param = device.program(target, torch.Generator().manual_seed(7))
+    g_prog, param = _program(device, target, 7)
     g = device.read(target, g_prog, param, t, None)
     coefficients = dict(device.SPREAD_COEFFICIENTS)[max(t, 1.0)]
     expected = sum(c * u**i for i, c in enumerate(coefficients))
@@ -124,7 +130,7 @@ def test_rram_state_evolves_consistently():
     """A device that relaxed upward by one day keeps doing so at two days."""
     device = RRAMDevice(g_max=40.0, prog_noise_scale=1, read_noise_scale=0, drift_scale=1)
     target = torch.full((100_000,), 20.0)
-    g_prog, param = device.program(target, torch.Generator().manual_seed(8))
+    g_prog, param = _program(device, target, 8)
     one_day = device.read(target, g_prog, param, 86400.0, None) - g_prog
     two_days = device.read(target, g_prog, param, 172800.0, None) - g_prog
     assert torch.corrcoef(torch.stack([one_day, two_days]))[0, 1] > 0.99

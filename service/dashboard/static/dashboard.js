@@ -7,29 +7,9 @@ const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777"
   "#65a30d", "#ea580c", "#4f46e5"];
 
 // --- API access ------------------------------------------------------------------------------
-// The key comes once in the URL that `xbarnas serve` prints (?token=KEY) and is kept in the
-// browser; without authentication on the server, no key is needed.
-const KEY_STORE = "xbarnas-key";
-
-function adoptUrlToken() {
-  const url = new URL(window.location.href);
-  const token = url.searchParams.get("token");
-  if (token) {
-    localStorage.setItem(KEY_STORE, token);
-    url.searchParams.delete("token");
-    history.replaceState(null, "", url.pathname + url.search + url.hash);
-  }
-}
-
-function apiKey() {
-  return localStorage.getItem(KEY_STORE);
-}
-
-function withToken(path) {
-  const key = apiKey();
-  if (!key) return path;
-  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(key);
-}
+// The server exchanges the key for a session cookie (HttpOnly: this script never sees it) when
+// the page is opened with the URL that `xbarnas serve` prints (?token=KEY), or when the key form
+// posts the key to /session. Same-origin requests carry the cookie; the script holds no secret.
 
 class ApiError extends Error {
   constructor(status, detail) {
@@ -41,28 +21,35 @@ class ApiError extends Error {
 
 async function api(path, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
-  const key = apiKey();
-  if (key) headers.Authorization = "Bearer " + key;
   const response = await fetch(path, { ...options, headers });
   const body = response.headers.get("content-type")?.includes("json")
     ? await response.json()
     : await response.text();
-  if (response.status === 401) askForKey();
+  if (response.status === 401) askForKey(body.detail);
   if (!response.ok) throw new ApiError(response.status, body.detail ?? body);
   return body;
 }
 
-function askForKey() {
+function askForKey(detail) {
   const form = document.getElementById("key-form");
   form.hidden = false;
-  notice("This server requires an API key: paste the one `xbarnas serve` printed.");
+  notice(`${detail ?? "An API key is required"}. Paste a key: yours, of \`xbarnas serve\`, is in ` +
+    "the file local-key of the server's data directory.");
 }
 
 function setupKeyForm() {
-  document.getElementById("key-form").addEventListener("submit", (event) => {
+  localStorage.removeItem("xbarnas-key");  // where earlier versions kept the key itself
+  document.getElementById("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    localStorage.setItem(KEY_STORE, document.getElementById("key-input").value.trim());
-    window.location.reload();
+    const key = document.getElementById("key-input").value.trim();
+    try {
+      await api("/session", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key }),
+      });
+      window.location.reload();
+    } catch (error) {
+      notice("Sign-in failed: " + error.message);
+    }
   });
 }
 
@@ -332,7 +319,7 @@ async function jobPage() {
 
 // Server-sent events while the job runs; polling if the stream breaks.
 function follow(view) {
-  const events = new EventSource(withToken(`/v1/jobs/${view.jobId}/events`));
+  const events = new EventSource(`/v1/jobs/${view.jobId}/events`);
   events.addEventListener("progress", (event) => {
     const job = JSON.parse(event.data);
     if (TERMINAL.includes(job.status)) events.close();
@@ -403,7 +390,7 @@ function renderCandidates(view) {
     const downloads = c.verified
       ? view.formats.map((format) => element("a", {
         class: "button small", download: "", dataset: { format },
-        href: withToken(`/v1/architectures/${c.architecture_id}/export?format=${format}`),
+        href: `/v1/architectures/${c.architecture_id}/export?format=${format}`,
       }, format))
       : [element("span", { class: "help" }, "not verified")];
     return element("tr", { dataset: { architectureId: c.architecture_id }, class: c.verified ? "verified" : "" },
@@ -520,7 +507,6 @@ function hexToRgba(hex, alpha) {
 const PAGES = { jobs: jobsPage, new: newJobPage, job: jobPage };
 
 document.addEventListener("DOMContentLoaded", () => {
-  adoptUrlToken();
   setupKeyForm();
   PAGES[document.body.dataset.page]?.();
 });
