@@ -4,6 +4,7 @@ that is briefly gone (restarted, unreachable, or dropping connections)."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,8 +79,11 @@ LAST_RETRY_SECONDS = 5.0
 def unavailable(error: BaseException) -> bool:
     """Whether ``error`` says the database is out of reach for now (down, unreachable, its
     connection dropped, no free connection) rather than that the statement is wrong."""
-    if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError):
+    if isinstance(error, PoolTimeoutError):
         return True
+    if isinstance(error, OperationalError | InterfaceError):
+        # SQLite's are mostly mistakes (no such table, bad syntax), but for a locked database
+        return not isinstance(error.orig, sqlite3.Error) or "locked" in str(error.orig)
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 

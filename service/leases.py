@@ -2,8 +2,9 @@
 
 A claim is a conditional UPDATE of one row (``status='queued'``, or ``'running'`` with an expired
 lease): PostgreSQL re-checks the condition after waiting for a concurrent writer's row lock, and
-SQLite serializes writers, so two runners never both succeed on the same job. Each function is one
-transaction, safe to repeat when the database was lost halfway (``service.db.retry_unavailable``).
+SQLite serializes writers, so two runners never both succeed on the same job. Each step may be
+repeated when the database was lost halfway (``service.db.retry_unavailable``); a claim whose answer
+was lost leaves the job to be claimed again when its lease runs out.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.models import Job, utcnow
 
 
-def _claimable(now: datetime, runner: str):
-    """Queued, or running with an expired lease, or held by ``runner`` itself: it claims only when
-    idle, so a job it holds is one whose claim committed but whose answer the connection lost."""
+def _claimable(now: datetime):
     return or_(
         Job.status == "queued",
-        and_(Job.status == "running", or_(Job.lease_expires_at < now, Job.lease_owner == runner)),
+        and_(Job.status == "running", Job.lease_expires_at < now),
     )
 
 
@@ -31,16 +30,13 @@ def claim_next(sessions: sessionmaker[Session], runner: str, lease_seconds: floa
         now = utcnow()
         with sessions() as session:
             job_id = session.scalar(
-                select(Job.id)
-                .where(_claimable(now, runner))
-                .order_by(Job.created_at, Job.id)
-                .limit(1)
+                select(Job.id).where(_claimable(now)).order_by(Job.created_at, Job.id).limit(1)
             )
             if job_id is None:
                 return None
             claimed = session.execute(
                 update(Job)
-                .where(Job.id == job_id, _claimable(now, runner))
+                .where(Job.id == job_id, _claimable(now))
                 .values(
                     status="running",
                     lease_owner=runner,

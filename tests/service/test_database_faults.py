@@ -1,8 +1,11 @@
-"""A real `xbarnas serve` on PostgreSQL while the database fails: its connections killed, or
-unreachable for 15 s. Requests get a quick 503 meanwhile; the job goes on and stores each
-verified candidate exactly once."""
+"""Database faults: which errors mean an outage and how a step waits one out; then a real
+`xbarnas serve` on PostgreSQL while its database fails (connections killed, or unreachable for
+15 s): requests get a quick 503 meanwhile, the job goes on and stores each verified candidate
+exactly once."""
 
 import json
+import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,8 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from service.client import Client
+from service.db import retry_unavailable, unavailable
 from service.models import Candidate, Job
 from surrogate.store import SurrogateSample
 from tests.service.tcp_proxy import TcpProxy
@@ -158,6 +163,39 @@ def _kill_backends(database: Engine, application_name: str) -> list[int]:
                 break
             time.sleep(0.05)
     return killed
+
+
+def _refused() -> OperationalError:
+    return OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+
+def test_which_errors_mean_the_database_is_unavailable():
+    assert unavailable(_refused())
+    assert unavailable(OperationalError("", {}, sqlite3.OperationalError("database is locked")))
+    assert not unavailable(OperationalError("", {}, sqlite3.OperationalError("no such table: x")))
+    assert not unavailable(IntegrityError("", {}, sqlite3.IntegrityError("UNIQUE constraint")))
+
+
+def test_a_step_is_retried_while_the_database_is_unavailable():
+    outcomes = [_refused(), _refused(), "done"]
+
+    def step() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert retry_unavailable(step, threading.Event()) == "done" and not outcomes
+    outcomes[:] = [_refused(), "never reached"]
+    stopping = threading.Event()
+    stopping.set()
+    with pytest.raises(OperationalError):  # a runner that stops gives up at once
+        retry_unavailable(step, stopping)
+    assert outcomes == ["never reached"]
+    outcomes[:] = [OperationalError("", {}, sqlite3.OperationalError("no such table: x")), "no"]
+    with pytest.raises(OperationalError):  # a mistake is no outage: no retry
+        retry_unavailable(step, threading.Event())
+    assert outcomes == ["no"]
 
 
 def test_a_job_survives_its_database_connections_being_killed(postgres_url, tmp_path):
