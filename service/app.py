@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         upgrade(settings.database_url)
         app.state.database = Database(settings.database_url)
+        datasets.remove_stale_uploads(settings.data_dir / "datasets")
         runner = RunnerProcess(settings) if settings.runner else None
         yield
         if runner is not None:

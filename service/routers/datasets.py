@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -16,8 +18,8 @@ from search.tasks import TaskError
 from search.tasks.npz import DatasetTooLarge, Summary, inspect
 from service.auth import Owner, owner_id
 from service.deps import get_session, get_settings
-from service.models import Dataset
-from service.quotas import OVER_QUOTA, enforce_dataset_quota
+from service.models import Dataset, Job
+from service.quotas import ACTIVE, OVER_QUOTA, enforce_dataset_quota
 from service.schemas import DatasetOut
 from service.settings import Settings
 from service.uploads import receive_upload
@@ -66,6 +68,8 @@ async def upload(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Dataset:
     """Upload an ``.npz`` data set (multipart form: ``file``, optional ``name``)."""
+    enforce_dataset_quota(session, settings, owner, 0)  # a full quota refuses before the body
+    session.rollback()  # releases the owner's quota lock while the body streams in
     folder = settings.data_dir / "datasets"
     max_bytes = settings.max_upload_mb * 2**20
     async with receive_upload(request, folder, max_bytes, ("name",)) as received:
@@ -112,6 +116,35 @@ def check_arrays(path: Path, max_bytes: int) -> Summary:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"file: {error}"
         ) from error
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_dataset(dataset_id: str, session: SessionDep, owner: Owner) -> None:
+    """Delete an uploaded data set and its file (frees its quota); 409 while a queued or running
+    job of its owner uses it."""
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None or dataset.owner_id != owner_id(owner):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"data set {dataset_id} not found")
+    mine = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner.id
+    active = session.scalars(select(Job.request).where(mine, Job.status.in_(ACTIVE))).all()
+    if any(request.get("task") == dataset.task for request in active):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"data set {dataset_id} is used by a queued or running job; cancel it first",
+        )
+    session.delete(dataset)
+    session.commit()
+    Path(dataset.path).unlink(missing_ok=True)
+
+
+def remove_stale_uploads(folder: Path, older_than_seconds: float = 3600.0) -> None:
+    """Remove partial uploads left by a server that was killed mid-upload (another server sharing
+    the folder may be receiving one now, hence the age)."""
+    cutoff = time.time() - older_than_seconds
+    for part in folder.glob(".upload-*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
 
 
 @router.get("", response_model=list[DatasetOut])

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.auth import Owner, owner_id
+from service.db import unavailable
 from service.deps import get_session, get_settings
 from service.models import Candidate, Job
 from service.quotas import OVER_QUOTA, enforce_job_quota
@@ -100,14 +101,23 @@ async def events(job_id: str, request: Request, session: SessionDep, owner: Owne
     _job(session, job_id, owner)
     database = request.app.state.database
 
-    def snapshot() -> dict:
-        with database.session() as fresh:
-            return job_out(fresh, fresh.get(Job, job_id)).model_dump(mode="json")
+    def snapshot() -> dict | None:
+        """The job now, or None while the database is out of reach (the stream waits)."""
+        try:
+            with database.session() as fresh:
+                return job_out(fresh, fresh.get(Job, job_id)).model_dump(mode="json")
+        except Exception as error:
+            if unavailable(error):
+                return None
+            raise
 
     async def stream():
         last = None
         while not await request.is_disconnected():
             state = await asyncio.to_thread(snapshot)
+            if state is None:
+                await asyncio.sleep(1.0)
+                continue
             if state != last:
                 yield f"event: progress\ndata: {json.dumps(state)}\n\n"
                 last = state

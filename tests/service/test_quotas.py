@@ -114,6 +114,24 @@ def test_data_set_count_and_bytes_over_the_quota_get_429_and_leave_no_file(tmp_p
         assert len(list((tmp_path / "data").rglob("*.npz"))) == 3
 
 
+def test_deleting_a_data_set_frees_its_quota_unless_a_job_uses_it(tmp_path):
+    with serving(tmp_path, quota_datasets=1) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("a.npz", _npz(60))}).json()
+        _assert_over_quota(
+            client.post("/v1/datasets", files={"file": ("b.npz", _npz(60))}), "1 stored data sets"
+        )
+        job = client.post("/v1/jobs", json={**JOB, "task": dataset["task"]}).json()
+        in_use = client.delete(f"/v1/datasets/{dataset['id']}")
+        assert in_use.status_code == 409 and "cancel it first" in in_use.json()["detail"]
+        assert (
+            client.delete(f"/v1/datasets/{dataset['id']}", headers=client.other).status_code == 404
+        )
+        client.post(f"/v1/jobs/{job['id']}/cancel")
+        assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+        assert not list((tmp_path / "data").rglob("*.npz"))
+        assert client.post("/v1/datasets", files={"file": ("c.npz", _npz(60))}).status_code == 201
+
+
 def test_me_shows_the_key_and_its_usage(tmp_path):
     with serving(tmp_path, quota_active_jobs=3, quota_datasets=4) as client:
         client.post("/v1/jobs", json=JOB)
