@@ -2,16 +2,12 @@
 
 import io
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.auth import create_key
-from service.runner import Runner
-from service.settings import Settings
+from tests.service.local_service import local_service
 
 JOB = {
     "task": "digits",
@@ -24,19 +20,9 @@ JOB = {
 
 @pytest.fixture
 def service(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'xbarnas.db'}",
-        runner=False,
-        data_dir=tmp_path / "data",
-        executor="threads",
-    )
-    app = create_app(settings)
-    with TestClient(app) as client, ThreadPoolExecutor(2) as executor:
-        client.runner = Runner(settings, app.state.database, executor)
-        with app.state.database.session() as session:
-            _, key = create_key(session, "tester")
+    with local_service(tmp_path) as client:
+        with client.database.session() as session:
             client.other_key = create_key(session, "someone else")[1]
-        client.headers["Authorization"] = f"Bearer {key}"
         yield client
 
 

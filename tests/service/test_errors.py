@@ -2,7 +2,6 @@
 
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
-from service.auth import create_key
 from service.errors import scrub_paths, user_message
 from service.models import Job
-from service.runner import Runner
 from service.settings import Settings
+from tests.service.local_service import local_service
 
 LIGHT_JOB = {"budget": {"trials": 10, "top_k": 1, "train_epochs": 1, "mc_samples": 1}}
 
@@ -50,18 +48,7 @@ def test_user_message_has_no_class_and_no_path():
 
 @pytest.fixture
 def service(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'xbarnas.db'}",
-        runner=False,
-        data_dir=tmp_path / "data",
-        executor="threads",
-    )
-    app = create_app(settings)
-    with TestClient(app) as client, ThreadPoolExecutor(2) as executor:
-        client.runner = Runner(settings, app.state.database, executor)
-        client.database = app.state.database
-        with app.state.database.session() as session:
-            client.headers["Authorization"] = f"Bearer {create_key(session, 'tester')[1]}"
+    with local_service(tmp_path) as client:
         yield client
 
 

@@ -2,22 +2,18 @@
 both are recorded (candidate, API, surrogate rows) and never fitted together."""
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from search.collect import CHEAP_BUDGET, collection_budget
 from search.fidelity import Fidelity
 from search.pipeline import surrogate_path
-from service.app import create_app
 from service.models import Candidate
-from service.runner import Runner
 from service.schemas import BudgetSpec
-from service.settings import Settings
 from simulator import HardwareConfig
 from surrogate.store import SampleStore
+from tests.service.local_service import local_service
 
 HW = {"preset": "pcm", "tile_rows": 128, "tile_cols": 128, "max_tiles": 8}  # nothing shipped
 BUDGET = {
@@ -39,17 +35,7 @@ JOB = {"task": "digits", "hardware": HW, "budget": BUDGET, "seed": 0}
 
 @pytest.fixture
 def service(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'xbarnas.db'}",
-        runner=False,
-        data_dir=tmp_path / "data",
-        executor="threads",
-        auth=False,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client, ThreadPoolExecutor(2) as executor:
-        client.runner = Runner(settings, app.state.database, executor)
-        client.settings, client.database = settings, app.state.database
+    with local_service(tmp_path, auth=False) as client:
         yield client
 
 
