@@ -1,11 +1,8 @@
 """Fashion-MNIST: the IDX reader, where the files come from, the split, and prepared batches."""
 
-import functools
 import gzip
 import hashlib
-import http.server
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -107,19 +104,6 @@ def test_mismatched_image_and_label_counts_are_refused(tmp_path):
     _write(tmp_path / "t10k-labels-idx1-ubyte.gz", _idx(np.arange(TEST - 1) % 10))
     with pytest.raises(TaskError, match="12 t10k images but 11 labels"):
         fashion_mnist.load(system_root=tmp_path)
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """A static HTTP server on loopback, serving tmp_path/'served'."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_download_checks_md5_and_keeps_no_corrupt_file(tmp_path, http_folder):

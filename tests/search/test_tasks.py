@@ -1,11 +1,8 @@
 """Each task loads from small files made here; bad data is refused with a clear error."""
 
-import functools
 import hashlib
-import http.server
 import pickle
 import tarfile
-import threading
 import wave
 from pathlib import Path
 
@@ -62,19 +59,6 @@ def test_cifar10_missing_or_malformed(tmp_path):
     (tmp_path / cifar10.FOLDER / "data_batch_3").write_bytes(b"not a pickle")
     with pytest.raises(TaskError, match="data_batch_3"):
         load_task("cifar10", root=tmp_path, download=False)
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """A static HTTP server on loopback, serving tmp_path/'served'."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_cifar10_downloads_when_absent(tmp_path, http_folder):
