@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from torch import nn
 
 from search.tasks import Task
-from simulator import HardwareConfig, HWATraining, default_device, exact_weights, to_analog
+from simulator import (
+    HardwareConfig,
+    HWATraining,
+    default_device,
+    exact_weights,
+    examples_per_pass,
+    to_analog,
+)
 from simulator.pulsed import PulsedConfig, PulsedSGD, to_digital, to_pulsed
 from simulator.streams import derive_seed
 
@@ -74,8 +81,10 @@ def accuracy(model: nn.Module, task: Task, split: str, device: torch.device) -> 
     was_training = model.training
     model.eval()
     correct, total = torch.zeros((), dtype=torch.long, device=device), 0
+    x_all, _ = task.prepared(split, device)
+    batch_size = examples_per_pass(model, x_all[:1])
     with exact_weights(model):
-        for x, y in task.batches(split, 512, device=device):
+        for x, y in task.batches(split, batch_size, device=device):
             correct += (model(x).argmax(1) == y).sum()  # summed on the device: no wait per batch
             total += len(y)
     model.train(was_training)

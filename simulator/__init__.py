@@ -20,7 +20,7 @@ from simulator.convert import (
 from simulator.cost import CostReport, LayerCost, cost
 from simulator.deploy import deployment_bundle
 from simulator.device import default_device
-from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate
+from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate, examples_per_pass
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
 from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
 
@@ -44,6 +44,7 @@ __all__ = [
     "deployment_bundle",
     "drift",
     "evaluate",
+    "examples_per_pass",
     "exact_weights",
     "hardware_of",
     "post_training_optimize",

@@ -16,11 +16,43 @@ from simulator.convert import (
     drift,
     program,
 )
+from simulator.layers import exact_weights
 
 ONE_SECOND, ONE_HOUR, ONE_DAY, ONE_MONTH, ONE_YEAR = 1.0, 3600.0, 86400.0, 2592000.0, 31536000.0
 DEFAULT_TIMES = (ONE_SECOND, ONE_HOUR, ONE_DAY, ONE_MONTH, ONE_YEAR)
 
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+# Elements one layer's output may hold in a batched pass. On a CPU, tensors past a few MB are
+# mapped fresh from the OS at every allocation and time goes to page faults, not arithmetic
+# (bench/evaluate_speed.py: passes of 2048 images ran 4-5x slower on 28x28 inputs); a GPU wants
+# large passes.
+PASS_ELEMENTS = {"cpu": 3 * 2**19, "cuda": 2**26}
+
+
+@torch.no_grad()
+def examples_per_pass(model: nn.Module, example: Tensor) -> int:
+    """How many examples (instances x inputs) one batched pass through ``model`` should carry
+    on ``example``'s device: ``PASS_ELEMENTS`` over the largest layer output of one example,
+    measured by one digital forward pass (``model`` is left as it was)."""
+    sizes = [example[:1].numel()]
+
+    def record(module: nn.Module, inputs: object, output: object) -> None:
+        if isinstance(output, Tensor):
+            sizes.append(output.numel())
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(record) for m in leaves]
+    was_training = model.training
+    try:
+        with exact_weights(model):
+            model.eval()(example[:1])
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    budget = PASS_ELEMENTS.get(example.device.type, PASS_ELEMENTS["cuda"])
+    return max(1, budget // max(sizes))
 
 
 @dataclass(frozen=True)
@@ -52,8 +84,12 @@ class EvaluationResult:
         }
 
 
-def _batches(data: Data, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
+def _are_tensors(data: Data) -> bool:
+    return isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor)
+
+
+def _batches(data: Data, batch_size: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    if _are_tensors(data):
         x, y = data
         if len(x) != len(y):
             raise ValueError(f"data: {len(x)} inputs but {len(y)} labels")
@@ -75,6 +111,8 @@ def evaluate(
     batch_size: int | None = None,
 ) -> EvaluationResult:
     """Classification accuracy (mean, std over ``n_samples`` programmed chips) at each drift time.
+    Tensor ``data`` is cut into batches of ``batch_size`` inputs (None: sized by
+    :func:`examples_per_pass`).
 
     ``model`` is digital (converted with ``hw``) or already analog on ``hw``; it is not modified.
     ``data`` is ``(x, y)`` tensors or an iterable of such batches. Input ranges that are neither
@@ -87,9 +125,10 @@ def evaluate(
         raise ValueError("times: give at least one time, all >= 0")
     if n_samples < 1:
         raise ValueError("n_samples: must be at least 1")
-    batch_size = batch_size or max(1, 2048 // n_samples)
     analog = analog_copy(model, hw)
     device = next(analog.parameters()).device
+    if batch_size is None and _are_tensors(data):
+        batch_size = max(1, examples_per_pass(analog, data[0][:1].to(device)) // n_samples)
     if hw.input_range is None and not all(layer.calibrated for layer in analog_layers(analog)):
         inputs = calibration_data or (x for x, _ in _batches(data, batch_size))
         calibrate_input_ranges(analog, (x.to(device) for x in inputs))

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from simulator.config import HardwareConfig
 from simulator.convert import analog_copy, analog_layers, calibrate_input_ranges, drift, program
+from simulator.evaluate import examples_per_pass
 from simulator.layers import AnalogLayer, exact_weights
 from simulator.streams import derive_seed, stream
 
@@ -107,12 +108,14 @@ def calibration_loss(
     t_seconds: float,
     n_draws: int,
     seed: int,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> float:
     """Mean KL divergence from the targets (log-probabilities) of ``data = (inputs, targets)`` to
     a calibrated analog model's predictions, over ``n_draws`` chips programmed with ``seed`` and
-    read ``t_seconds`` later (the model is left programmed with them)."""
+    read ``t_seconds`` later (the model is left programmed with them). ``batch_size`` inputs per
+    pass (None: sized by :func:`~simulator.evaluate.examples_per_pass`)."""
     x, targets = data
+    batch_size = batch_size or max(1, examples_per_pass(model, x[:1]) // n_draws)
     program(model, seed, n_draws)
     drift(model, t_seconds, seed)
     total = 0.0
