@@ -23,6 +23,20 @@ from simulator.device import default_device
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate, examples_per_pass
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
 from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
+from simulator.randomized import (
+    AlgorithmCost,
+    AnalogMatrix,
+    DigitalMatrix,
+    RandomFeatures,
+    frobenius_norm_estimate,
+    gaussian_sketch,
+    hutchinson_trace,
+    kernel_approximation,
+    randomized_svd,
+    range_finder,
+    sketch_and_solve,
+    sketch_preconditioned_lstsq,
+)
 
 __all__ = [
     "DEFAULT_TIMES",
@@ -51,4 +65,16 @@ __all__ = [
     "program",
     "to_analog",
     "to_digital",
+    "AlgorithmCost",
+    "AnalogMatrix",
+    "DigitalMatrix",
+    "RandomFeatures",
+    "frobenius_norm_estimate",
+    "gaussian_sketch",
+    "hutchinson_trace",
+    "kernel_approximation",
+    "randomized_svd",
+    "range_finder",
+    "sketch_and_solve",
+    "sketch_preconditioned_lstsq",
 ]
