@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
     model_serializer,
 )
+from torch import nn
 
 from search.fidelity import Fidelity, task_at
 from search.model import build_model
@@ -30,7 +31,10 @@ from simulator import (
     default_device,
     evaluate,
     post_training_optimize,
+    to_analog,
+    to_digital,
 )
+from simulator.convert import analog_copy
 
 ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
 
@@ -108,6 +112,7 @@ class VerificationResult:
     # examples actually used (train, test), epochs and chips; empty in results from before
     fidelity: dict[str, int] = field(default_factory=dict)
     weights: bytes = b""  # torch.save of the trained analog model's state_dict
+    trained_on: dict | None = None  # the chip it was trained for, when not ``hardware``
 
     def accuracy_at(self, t: float) -> tuple[float, float]:
         i = self.times.index(t)
@@ -128,20 +133,51 @@ class VerificationResult:
         return cls(**fields)
 
 
-def verify(
+@dataclass
+class Trained:
+    """A candidate trained at a budget's fidelity, to be measured on one chip or many."""
+
+    cfg: ArchConfig
+    task: Task  # at the budget's fidelity
+    hardware: HardwareConfig  # the chip it was trained for (hardware-aware noise, tiles)
+    model: nn.Module  # analog on ``hardware``, eval mode
+    digital_accuracy: float
+    seconds: float
+    epochs: int
+    curves: list[dict[str, float]]
+
+
+def train_candidate(
     cfg: ArchConfig, task: Task, hw: HardwareConfig, budget: Budget | None = None
+) -> Trained:
+    """Train ``cfg`` on ``task`` for ``hw`` at the budget's fidelity (subsets of the task's
+    splits, training subset drawn with the training seed)."""
+    budget = budget or Budget()
+    seed = budget.train.seed
+    task = task_at(task, budget.fidelity, seed)
+    trained = train(build_model(cfg, task, seed=seed), task, hw, budget.train)
+    digital = accuracy(trained.model, task, "test", default_device())
+    return Trained(
+        cfg, task, hw, trained.model, digital, trained.seconds, trained.epochs, trained.curves
+    )
+
+
+def measure(
+    trained: Trained, hw: HardwareConfig, budget: Budget | None = None
 ) -> VerificationResult:
-    """Train ``cfg`` on ``task`` for ``hw`` and measure its accuracy over drift time, at the
-    budget's fidelity (subsets of the task's splits)."""
+    """The accuracy over drift time of a trained candidate programmed on ``hw`` (which may differ
+    from the chip it was trained for): DAC ranges calibrated on training data, post-training
+    range optimisation, Monte Carlo over ``budget.mc_samples`` chips. ``trained`` is left as it
+    is; the same seed gives the same figures whichever way the model got here."""
     budget = budget or Budget()
     device = default_device()
     seed = budget.train.seed
-    task = task_at(task, budget.fidelity, seed)
-    model = build_model(cfg, task, seed=seed)
-    trained = train(model, task, hw, budget.train)
-    digital = accuracy(trained.model, task, "test", device)
+    task = trained.task
     start = time.perf_counter()
-    analog = trained.model
+    if hw == trained.hardware:
+        analog = analog_copy(trained.model, hw)
+    else:
+        analog = to_analog(to_digital(trained.model), hw).eval()
     calibration = [
         x for x, _ in task.batches("train", 256, device=device, limit=budget.calibration_examples)
     ]
@@ -162,8 +198,8 @@ def verify(
     eval_seconds = time.perf_counter() - start
     mean = dict(zip(result.times, result.mean, strict=True))
     return VerificationResult(
-        arch_id=cfg.id,
-        arch=cfg.model_dump(mode="json"),
+        arch_id=trained.cfg.id,
+        arch=trained.cfg.model_dump(mode="json"),
         task=task.name,
         hardware=hw.model_dump(mode="json"),
         times=result.times,
@@ -171,8 +207,8 @@ def verify(
         accuracy_std=result.std,
         accuracy_1d=mean[ONE_DAY],
         avm=mean[ONE_SECOND] - mean[ONE_MONTH],
-        digital_accuracy=digital,
-        cost=cost(model, hw, task.input_shape).to_dict(),
+        digital_accuracy=trained.digital_accuracy,
+        cost=cost(analog, hw, task.input_shape).to_dict(),
         train_seconds=trained.seconds,
         eval_seconds=eval_seconds,
         epochs=trained.epochs,
@@ -181,7 +217,31 @@ def verify(
             update={"train_examples": len(task.train), "test_examples": len(task.test)}
         ).model_dump(),
         weights=_state_bytes(analog),
+        trained_on=None if hw == trained.hardware else trained.hardware.model_dump(mode="json"),
     )
+
+
+def verify(
+    cfg: ArchConfig, task: Task, hw: HardwareConfig, budget: Budget | None = None
+) -> VerificationResult:
+    """Train ``cfg`` on ``task`` for ``hw`` and measure its accuracy over drift time, at the
+    budget's fidelity."""
+    return measure(train_candidate(cfg, task, hw, budget), hw, budget)
+
+
+def verify_on_chips(
+    cfg: ArchConfig,
+    task: Task,
+    chips: list[HardwareConfig],
+    budget: Budget | None = None,
+    trained_on: HardwareConfig | None = None,
+) -> list[VerificationResult]:
+    """Train ``cfg`` once (for ``trained_on``, default the first chip) and measure it on every
+    chip: most of a verification's cost is training, and the chip mostly enters after it."""
+    if not chips:
+        raise ValueError("chips: give at least one chip")
+    trained = train_candidate(cfg, task, trained_on or chips[0], budget)
+    return [measure(trained, hw, budget) for hw in chips]
 
 
 def _state_bytes(model: torch.nn.Module) -> bytes:

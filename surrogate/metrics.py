@@ -29,3 +29,12 @@ def ranking_report(y_true: np.ndarray, y_pred: np.ndarray, k: int = 10) -> dict[
         f"top{k}_recall": top_k_recall(y_true, y_pred, k),
         "n": len(y_true),
     }
+
+
+def kendall_tau_top(y_true: np.ndarray, y_pred: np.ndarray, fraction: float = 0.5) -> float:
+    """Kendall tau among the architectures whose true value is in the best ``fraction`` (the
+    better half by default): how well the fine order is predicted where a search chooses."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k = max(2, round(fraction * len(y_true)))
+    best = np.argsort(-y_true, kind="stable")[:k]
+    return kendall_tau(y_true[best], y_pred[best])
