@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from search.collect import CHEAP_BUDGET
 from search.driver import Constraints, Objective
@@ -19,8 +19,36 @@ from simulator.pulsed import PulsedConfig
 DATASET_TASK = re.compile(r"dataset-[0-9a-f]{32}")
 
 
+CHIP_OVERRIDES = tuple(
+    name for name in HardwareConfig.model_fields if name not in ("device", "tile_rows", "tile_cols")
+)
+"""The fields of :class:`HardwareConfig` a job may set over its preset (device and tile geometry
+are the preset and the tile fields themselves)."""
+ZERO_MEANS = {
+    "dac_bits": "exact",
+    "adc_bits": "exact",
+    "input_range": "calibrated",
+    "out_bound": "none",
+}
+"""Overrides whose 0 stands for HardwareConfig's None (exact converter, calibrated input range, no
+output bound), so that a form and JSON can say it while empty/null keeps the preset's value."""
+CHIP_OVERRIDE_EXTRA = {"x-group": "Chip overrides", "x-empty": "preset's value"}
+
+
+def _override(title: str, description: str, **constraints: Any) -> Any:
+    """An optional override of the preset's value of the HardwareConfig field of the same name."""
+    return Field(
+        None,
+        title=title,
+        description=f"{description} Empty: the preset's value.",
+        json_schema_extra=CHIP_OVERRIDE_EXTRA,
+        allow_inf_nan=False,
+        **constraints,
+    )
+
+
 class HardwareSpec(BaseModel):
-    """The chip: a preset, its tile geometry, and the job's hard limits."""
+    """The chip: a preset, its tile geometry, the job's hard limits, and overrides of the preset."""
 
     model_config = ConfigDict(extra="forbid", title="Hardware")
 
@@ -48,11 +76,67 @@ class HardwareSpec(BaseModel):
             description="Pulsed device preset of in-situ (analog) training.",
         )
     )
+    g_max: float | None = _override(
+        "Max conductance (µS)", "Largest programmable conductance.", gt=0
+    )
+    dac_bits: int | None = _override(
+        "DAC bits", "Input DAC resolution; 0 = exact inputs.", ge=0, le=24
+    )
+    adc_bits: int | None = _override(
+        "ADC bits", "Output ADC resolution; 0 = exact outputs.", ge=0, le=24
+    )
+    input_range: float | None = _override(
+        "DAC input range",
+        "DAC full scale in activation units; 0 = calibrated per tile from data.",
+        ge=0,
+    )
+    out_bound: float | None = _override(
+        "Output bound",
+        "ADC full scale in normalized units (a full-scale input on a device at g_max gives 1); "
+        "0 = no bound, only with an exact ADC (ADC bits 0).",
+        ge=0,
+    )
+    out_noise: float | None = _override(
+        "Output noise", "Std of additive output noise, normalized units; 0 = none.", ge=0
+    )
+    prog_noise_scale: float | None = _override(
+        "Programming noise scale", "Multiplier of the device's programming noise.", ge=0
+    )
+    read_noise_scale: float | None = _override(
+        "Read noise scale", "Multiplier of the device's read (1/f) noise.", ge=0
+    )
+    drift_scale: float | None = _override(
+        "Drift scale", "Multiplier of the device's drift exponent.", ge=0
+    )
+    drift_compensation: bool | None = _override(
+        "Drift compensation", "Global drift compensation per tile."
+    )
+    column_scaling: bool | None = _override(
+        "Column scaling", "One weight-to-conductance scale per column (off: one per tile)."
+    )
+
+    @model_validator(mode="after")
+    def _valid_chip(self) -> HardwareSpec:
+        """The chip is built here, so that its own rules (an ADC needs an output bound) are 422s
+        naming the field, not failures of the job."""
+        try:
+            self.config()
+        except ValidationError as error:
+            raise _located(error) from None
+        return self
 
     def config(self) -> HardwareConfig:
-        return HardwareConfig.preset(
-            self.preset, tile_rows=self.tile_rows, tile_cols=self.tile_cols
-        )
+        """The chip: the preset with this spec's tile geometry and the overrides given."""
+        return HardwareConfig.preset(self.preset, **self._config_fields())
+
+    def _config_fields(self) -> dict[str, Any]:
+        """What this spec sets over its preset, in HardwareConfig's terms (0 -> None)."""
+        given = {name: getattr(self, name) for name in ("tile_rows", "tile_cols", *CHIP_OVERRIDES)}
+        return {
+            name: None if name in ZERO_MEANS and value == 0 else value
+            for name, value in given.items()
+            if value is not None
+        }
 
     def constraints(self) -> Constraints:
         return Constraints(
@@ -61,6 +145,26 @@ class HardwareSpec(BaseModel):
             max_energy_nj=self.max_energy_nj,
             max_latency_us=self.max_latency_us,
         )
+
+
+def _located(error: ValidationError) -> ValidationError:
+    """HardwareConfig's errors, each at the field it names: a rule across fields puts the field
+    first in its message (``"out_bound: ..."``)."""
+    lines = [
+        {
+            "type": line["type"],
+            "loc": line["loc"] or _named_field(line["msg"]),
+            "input": line["input"],
+            **({"ctx": line["ctx"]} if "ctx" in line else {}),
+        }
+        for line in error.errors()
+    ]
+    return ValidationError.from_exception_data(error.title, lines)
+
+
+def _named_field(message: str) -> tuple[str, ...]:
+    match = re.match(r"(?:Value error, )?(\w+): ", message)
+    return (match[1],) if match else ()
 
 
 class BudgetSpec(BaseModel):

@@ -28,7 +28,7 @@ from service.dashboard.forms import job_form
 from service.deps import get_session, get_settings
 from service.exports import FORMATS
 from service.models import ApiKey
-from service.schemas import SessionCreate
+from service.schemas import CHIP_OVERRIDES, ZERO_MEANS, SessionCreate
 from service.settings import Settings
 from simulator.config import PRESETS, HardwareConfig
 
@@ -40,17 +40,7 @@ router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-PRESET_FIELDS = (
-    "device",
-    "g_max",
-    "dac_bits",
-    "adc_bits",
-    "out_noise",
-    "prog_noise_scale",
-    "read_noise_scale",
-    "drift_scale",
-    "drift_compensation",
-)
+PRESET_FIELDS = ("device", *CHIP_OVERRIDES)
 
 
 def _start_session(response: Response, request: Request, settings: Settings, key: ApiKey) -> None:
@@ -111,7 +101,13 @@ def new_job_page(request: Request, session: SessionDep, settings: SettingsDep) -
     presets = {
         name: HardwareConfig.preset(name).model_dump(include=set(PRESET_FIELDS)) for name in PRESETS
     }
-    context = {"page": "new", "sections": job_form(), "presets": presets, "fields": PRESET_FIELDS}
+    context = {
+        "page": "new",
+        "sections": job_form(),
+        "presets": presets,
+        "fields": PRESET_FIELDS,
+        "zero_means": ZERO_MEANS,
+    }
     return templates.TemplateResponse(request, "new_job.html", context)
 
 
@@ -119,7 +115,13 @@ def new_job_page(request: Request, session: SessionDep, settings: SettingsDep) -
 def job_page(request: Request, job_id: str, session: SessionDep, settings: SettingsDep) -> Response:
     if (redirect := _adopt_token(request, session, settings)) is not None:
         return redirect
-    context = {"page": "job", "job_id": job_id, "formats": FORMATS}
+    context = {
+        "page": "job",
+        "job_id": job_id,
+        "formats": FORMATS,
+        "chip_overrides": CHIP_OVERRIDES,
+        "zero_means": ZERO_MEANS,
+    }
     return templates.TemplateResponse(request, "job.html", context)
 
 

@@ -4,7 +4,9 @@
 fields: the top-level fields (task, objectives, ...) form the first section, "Search", and each
 nested model (hardware, budget, ...) one more.
 Each field carries its dotted path in the request body, which is also how the API's validation
-errors name it, so the page can show an error next to the field it concerns.
+errors name it, so the page can show an error next to the field it concerns. Two schema extensions
+shape the form: ``x-group`` gathers fields in a collapsible group of their section (the chip's
+overrides), ``x-empty`` says what an empty optional field means (default: no limit).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel
 
 from service.schemas import JobCreate
 
-Kind = Literal["task", "select", "number", "checkbox", "choices", "text"]
+Kind = Literal["task", "select", "number", "checkbox", "tristate", "choices", "text"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ class FormField:
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
-    optional: bool = False  # empty means null ("no limit")
+    optional: bool = False  # empty means null
+    empty: str = ""  # what null means, for an optional field: "no limit", "preset's value"
+    group: str = ""  # a collapsible group within the section, e.g. "Chip overrides"
     help: str = ""
 
 
@@ -39,6 +43,17 @@ class FormSection:
     title: str
     help: str
     fields: list[FormField] = field(default_factory=list)
+
+    def ungrouped(self) -> list[FormField]:
+        return [f for f in self.fields if not f.group]
+
+    def groups(self) -> dict[str, list[FormField]]:
+        """The named groups' fields, in schema order."""
+        groups: dict[str, list[FormField]] = {}
+        for f in self.fields:
+            if f.group:
+                groups.setdefault(f.group, []).append(f)
+        return groups
 
 
 def job_form(model: type[BaseModel] = JobCreate) -> list[FormSection]:
@@ -81,6 +96,8 @@ def _field(path: str, name: str, prop: dict, definitions: dict, default: Any) ->
         "label": label,
         "default": default,
         "optional": optional,
+        "empty": prop.get("x-empty", "no limit") if optional else "",
+        "group": prop.get("x-group", ""),
         "help": prop.get("description", ""),
     }
     if path == "task":
@@ -93,7 +110,7 @@ def _field(path: str, name: str, prop: dict, definitions: dict, default: Any) ->
         items = definitions[spec["items"]["$ref"].rsplit("/", 1)[-1]]
         return FormField(kind="choices", options=tuple(items["enum"]), **common)
     if spec.get("type") == "boolean":
-        return FormField(kind="checkbox", **common)
+        return FormField(kind="tristate" if optional else "checkbox", **common)
     if spec.get("type") in ("integer", "number"):
         return FormField(
             kind="number",

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from service.auth import create_key
+from service.schemas import JobCreate
+from simulator import HardwareConfig
+from surrogate.fitting import MODELS_DIR
 from tests.service.local_service import local_service
 
 JOB = {
@@ -61,12 +64,49 @@ def test_a_job_runs_to_success_and_its_model_downloads(service):
         ({"budget": {"trials": 10**7}}, "trials"),
         ({"objectives": ["speed"]}, "objectives"),
         ({"colour": "red"}, "colour"),
+        ({"hardware": {"read_noise_scale": -0.5}}, "read_noise_scale"),
+        ({"hardware": {"adc_bits": 30}}, "adc_bits"),
+        ({"hardware": {"adc_bits": "eight"}}, "adc_bits"),
+        ({"hardware": {"drift_compensation": "maybe"}}, "drift_compensation"),
+        ({"hardware": {"out_bound": 0}}, "out_bound"),  # the preset's 8-bit ADC needs a bound
+        ({"hardware": {"preset": "ideal", "adc_bits": 6}}, "out_bound"),  # ideal has none
     ],
 )
 def test_bad_jobs_are_refused_naming_the_field(service, change, field):
     response = service.post("/v1/jobs", json={**JOB, **change})
     assert response.status_code == 422
     assert any(field in [str(part) for part in error["loc"]] for error in response.json()["detail"])
+
+
+def test_a_rule_across_chip_fields_is_a_422_at_the_field(service):
+    response = service.post("/v1/jobs", json={**JOB, "hardware": {"adc_bits": 6, "out_bound": 0}})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "hardware", "out_bound"]
+    assert "out_bound" in error["msg"] and "ADC" in error["msg"]
+
+
+def test_a_job_with_chip_overrides_stores_them_and_runs_on_that_chip(service):
+    overrides = {"adc_bits": 6, "out_bound": 12.5, "dac_bits": 0, "read_noise_scale": 2.0}
+    overrides |= {"drift_compensation": False, "column_scaling": True}
+    body = {**JOB, "hardware": {**JOB["hardware"], "preset": "rram", **overrides}}
+    response = service.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    stored = service.get(f"/v1/jobs/{response.json()['id']}").json()["request"]["hardware"]
+    assert {name: stored[name] for name in overrides} == overrides
+    chip = JobCreate.model_validate({**JOB, "hardware": stored}).hardware.config()
+    expected = overrides | {"dac_bits": None}  # 0 bits: an exact DAC
+    assert chip == HardwareConfig.preset("rram", tile_rows=256, tile_cols=256, **expected)
+    assert chip.g_max == 40.0 and chip.prog_noise_scale == 1.0  # the preset's, not overridden
+
+
+def test_a_job_without_overrides_keeps_its_chip_and_the_shipped_surrogate(service):
+    job_id = service.post("/v1/jobs", json=JOB).json()["id"]
+    stored = service.get(f"/v1/jobs/{job_id}").json()["request"]
+    for request in (JOB, stored):  # as sent before overrides existed, and as stored now
+        chip = JobCreate.model_validate(request).hardware.config()
+        assert chip == HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
+    assert (MODELS_DIR / f"digits-{chip.config_hash()}.json").exists()
 
 
 def test_malformed_json_is_a_4xx(service):

@@ -186,7 +186,11 @@ def test_upload_a_data_set_and_see_why_its_job_failed(page, data_dir, tmp_path):
     dataset = page.input_value("#f-task")
     (stored,) = (data_dir / "datasets").glob("*.npz")
     stored.unlink()  # the stored file vanished: the job must fail, and say why
+    page.get_by_text("Chip overrides").click()
+    page.fill("#f-hardware\\.adc_bits", "6")
+    page.select_option("#f-hardware\\.drift_compensation", "false")
     _submit_light_job(page)
+    expect(page.locator("#summary")).to_contain_text("256, adc_bits 6, drift_compensation off")
     expect(page.locator("#status")).to_have_text("failed", timeout=120_000)
     expect(page.locator("#error")).to_be_visible()
     expect(page.locator("#error")).to_contain_text(dataset.removeprefix("dataset-"))

@@ -235,6 +235,8 @@ function readValue(input) {
       return [...input.querySelectorAll("input:checked")].map((box) => box.value);
     case "checkbox":
       return input.checked;
+    case "tristate":  // the preset's value (null), on or off
+      return input.value === "" ? null : input.value === "true";
     case "integer":
     case "number": {
       const text = input.value.trim();
@@ -286,6 +288,7 @@ function showError(path, message) {
   slot.textContent = slot.textContent ? slot.textContent + "; " + message : message;
   slot.hidden = false;
   slot.closest(".field")?.classList.add("invalid");
+  slot.closest("details")?.setAttribute("open", "");  // a collapsed group shows its error
   slot.scrollIntoView({ block: "center", behavior: "smooth" });
 }
 
@@ -294,7 +297,10 @@ async function jobPage() {
   const root = document.getElementById("job");
   const jobId = root.dataset.jobId;
   const formats = root.dataset.formats.split(",");
-  const view = { jobId, formats, axis: "tiles", candidates: [], lastFetch: 0, fetched: null };
+  const chip = {
+    overrides: root.dataset.chipOverrides.split(","), zeroMeans: JSON.parse(root.dataset.zeroMeans),
+  };
+  const view = { jobId, formats, chip, axis: "tiles", candidates: [], lastFetch: 0, fetched: null };
   document.getElementById("pareto-x").addEventListener("change", (event) => {
     view.axis = event.target.value;
     drawPareto(view);
@@ -363,7 +369,7 @@ function renderJob(view, job) {
   const hardware = job.request.hardware || {};
   const budget = job.request.budget || {};
   document.getElementById("summary").textContent =
-    `${job.request.task} on ${hardware.preset} ${hardware.tile_rows}×${hardware.tile_cols}` +
+    `${job.request.task} on ${chipSummary(view.chip, hardware)}` +
     (hardware.max_tiles ? `, ≤ ${hardware.max_tiles} tiles` : "") +
     ` · ${budget.trials} trials, ${budget.top_k} verified · created ` +
     new Date(job.created_at).toLocaleString();
@@ -380,6 +386,16 @@ function renderJob(view, job) {
   error.textContent = job.error || "";
   document.getElementById("cancel").hidden = !running;
   document.getElementById("request").textContent = JSON.stringify(job.request, null, 2);
+}
+
+// The chip a job ran on: its preset and tile geometry, then the overrides it gave.
+function chipSummary(chip, hardware) {
+  const given = chip.overrides.filter((name) => hardware[name] != null).map((name) => {
+    const value = hardware[name];
+    if (typeof value === "boolean") return `${name} ${value ? "on" : "off"}`;
+    return `${name} ${value === 0 && name in chip.zeroMeans ? chip.zeroMeans[name] : value}`;
+  });
+  return [`${hardware.preset} ${hardware.tile_rows}×${hardware.tile_cols}`, ...given].join(", ");
 }
 
 function renderCandidates(view) {
