@@ -59,7 +59,7 @@ class RandomFeatures(nn.Module):
         if gamma <= 0:
             raise ValueError(f"gamma: must be > 0, got {gamma}")
         device = default_device() if device is None else torch.device(device)
-        self.kernel_name, self.gamma, self.hw = kernel, gamma, hw
+        self.kernel_name, self.gamma = kernel, gamma
         std = math.sqrt(2 * gamma) if kernel == "rbf" else 1.0
         weight = gaussian((n_features, in_features), seed, FEATURE_WEIGHTS, device, torch.float32)
         phases = uniform_phases((n_features,), seed, FEATURE_PHASES, device)

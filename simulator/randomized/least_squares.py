@@ -54,8 +54,10 @@ def gaussian_sketch(
     """A ``sketch_size`` x ``rows`` Gaussian sketch (entries N(0, 1/sketch_size)) drawn from
     ``seed``: programmed on ``n_instances`` chips of ``hw`` (programming noise from ``seed``), or
     exact in digital when ``hw`` is None. On ``device`` (default: :func:`default_device`)."""
-    if sketch_size < 1 or rows < 1:
-        raise ValueError(f"sketch_size: must be >= 1 (rows {rows}), got {sketch_size}")
+    if sketch_size < 1:
+        raise ValueError(f"sketch_size: must be at least 1, got {sketch_size}")
+    if rows < 1:
+        raise ValueError(f"rows: must be at least 1, got {rows}")
     device = default_device() if device is None else torch.device(device)
     matrix = gaussian((sketch_size, rows), seed, SKETCH, device) / math.sqrt(sketch_size)
     if hw is None:
@@ -134,7 +136,7 @@ def sketch_preconditioned_lstsq(
         direction = gradient + torch.where(running, gamma_next / gamma, 0.0)[:, None] * direction
         gamma = torch.where(running, gamma_next, gamma)
     solution = precondition(y)
-    steps = int(iterations.max())
+    steps = int(iterations.max())  # cost per chip: the slowest chip's iterations
     per_step = 2 * matmul_flops(m, n, 1) + 2 * triangular_solve_flops(n) + 4 * m + 6 * n
     flops = (
         qr_flops(sketch.shape[0], n, with_q=False)
@@ -153,7 +155,7 @@ def sketch_preconditioned_lstsq(
 
 def solution_errors(matrix: Tensor, rhs: Tensor, solution: Tensor) -> dict[str, Tensor]:
     """``residual_ratio`` and ``relative_solution_error`` of ``solution`` ``[S, n]`` against the
-    exact least-squares solution (float64)."""
+    exact least-squares solution (float64); the ratio is infinite when b is in the range of A."""
     a, b = matrix.double(), rhs.double()
     exact = torch.linalg.lstsq(a, b[:, None]).solution[:, 0]
     optimal = (a @ exact - b).norm()

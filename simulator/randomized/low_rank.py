@@ -60,7 +60,9 @@ def _orthonormal(y: Tensor) -> Tensor:
     return torch.linalg.qr(y.double()).Q
 
 
-def _sampled_basis(op: MatrixOperator, probes: int, power_iterations: int, seed: int | None):
+def _sampled_basis(
+    op: MatrixOperator, probes: int, power_iterations: int, seed: int | None
+) -> tuple[Tensor, int]:
     """Q of the range of (A A^T)^q A Omega (HMT algorithms 4.3 and 4.4), and its digital flops."""
     m, n = op.shape
     omega = gaussian((op.n_instances, n, probes), seed, PROBES, op.device)

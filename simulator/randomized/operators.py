@@ -4,7 +4,8 @@ exact digital counterpart (the reference, run through the same algorithm code).
 :class:`AnalogMatrix` holds A (m x n) on the tiles of an :class:`~simulator.layers.AnalogLinear`
 (n inputs on the rows, m outputs on the columns) and computes
 
-- ``matmul(X)`` = A @ X: the layer's own forward pass (DAC, conductances, output noise, ADC);
+- ``matmul(X)`` = A @ X: inputs on the rows, outputs on the columns, as in the layer's forward
+  pass (partial sums of the row tiles added digitally);
 - ``rmatmul(Y)`` = A.T @ Y: the same conductances read transposed, inputs driven on the columns
   and outputs converted on the rows, as crossbars allow: each tile gets its own DAC range and ADCs
   and the partial sums of the column tiles are added digitally.
@@ -169,7 +170,11 @@ class AnalogMatrix(MatrixOperator):
 
 
 def _tile_mvm(
-    layer: AnalogLinear, inputs: Tensor, conductances: Tensor, out_scale: Tensor, attenuation
+    layer: AnalogLinear,
+    inputs: Tensor,
+    conductances: Tensor,
+    out_scale: Tensor | float,
+    attenuation: Tensor,
 ) -> tuple[Tensor, Tensor]:
     """One read of tiles: ``inputs`` ``[..., k, tile inputs]`` through ``conductances``
     ``[..., tile inputs, tile outputs]`` (ADC steps per DAC code); the DAC's full scale is each
