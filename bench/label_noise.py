@@ -101,7 +101,8 @@ def main() -> None:
                 time.perf_counter(),
             )
         for future, (spec, seed, cfg, _) in futures.items():
-            result = VerificationResult.from_dict(future.result())
+            (first,) = future.result()
+            result = VerificationResult.from_dict(first)
             row = {
                 "fidelity_spec": list(spec),
                 "arch_id": cfg.id,

@@ -9,7 +9,7 @@ through any ``concurrent.futures.Executor``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,7 +21,7 @@ import torch
 from search.space import ArchConfig, SearchSpace
 from search.tasks import Task, load_task
 from search.training import TrainConfig
-from search.verify import Budget, VerificationResult, verify
+from search.verify import Budget, VerificationResult, verify_on_chips
 from simulator import HardwareConfig
 from surrogate.features import FeatureExtractor
 from surrogate.store import SampleStore
@@ -65,11 +65,35 @@ def spread_sample(
     extractor: FeatureExtractor,
     max_tiles: int | None = None,
 ) -> list[ArchConfig]:
-    """``n`` distinct architectures spread evenly over log(parameters), not clustered at the
-    typical size: candidates are drawn uniformly (those that fit ``max_tiles`` tiles), binned by
-    size, one taken per bin."""
+    """``n`` distinct architectures spread evenly over depth (macro-blocks M) and, within each
+    depth, over log(parameters): each M gets an equal share of architectures drawn uniformly
+    with that M among those that fit ``max_tiles`` tiles (under a tile budget deep networks
+    are rare among random ones, but they are where good ones are), and each share is binned by
+    size, one per bin."""
+    pools = [
+        _fitting(space.narrow(M=(m, m)), n, rng, extractor, max_tiles)
+        for m in range(space.M[0], space.M[1] + 1)
+    ]
+    shares = _shares(n, [len(candidates) for candidates, _ in pools])
+    if sum(shares) < n:
+        raise ValueError(f"n: only {sum(shares)} distinct architectures found for {n}")
+    chosen: list[ArchConfig] = []
+    for (candidates, sizes), share in zip(pools, shares, strict=True):
+        chosen += [candidates[i] for i in _spread_over_size(sizes, share, rng)]
+    return chosen
+
+
+def _fitting(
+    space: SearchSpace,
+    n: int,
+    rng: np.random.Generator,
+    extractor: FeatureExtractor,
+    max_tiles: int | None,
+) -> tuple[list[ArchConfig], np.ndarray]:
+    """Up to ``n`` or more distinct architectures of ``space`` that fit ``max_tiles`` tiles,
+    from at most ten rounds of ``30 n`` draws, and their log(parameters)."""
     drawn: set[ArchConfig] = set()
-    for _ in range(10):  # draw more while too few fit the tile budget
+    for _ in range(10):
         drawn |= {space.sample(rng) for _ in range(30 * n)}
         candidates = sorted(drawn, key=lambda c: c.id)
         features = extractor.transform(SearchSpace.encode_many(candidates))
@@ -79,19 +103,29 @@ def spread_sample(
             features = features[fits]
         if len(candidates) >= n:
             break
-    else:
-        raise ValueError(f"n: only {len(candidates)} distinct architectures found for {n}")
-    sizes = features[:, extractor.names.index("log_params")]
-    edges = np.linspace(sizes.min(), sizes.max() + 1e-9, n + 1)
+    return candidates, features[:, extractor.names.index("log_params")]
+
+
+def _shares(n: int, available: list[int]) -> list[int]:
+    """``n`` split as evenly as possible over strata holding ``available`` members each."""
+    shares = [0] * len(available)
+    while sum(shares) < n:
+        open_ = [i for i, a in enumerate(available) if shares[i] < a]
+        for i in open_[: n - sum(shares)]:
+            shares[i] += 1
+    return shares
+
+
+def _spread_over_size(sizes: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` indices into ``sizes``: one from each of ``k`` equal bins of size, the rest at
+    random."""
+    if k == 0:
+        return []
+    edges = np.linspace(sizes.min(), sizes.max() + 1e-9, k + 1)
     bins = np.digitize(sizes, edges) - 1
-    chosen = []
-    for b in range(n):
-        members = np.flatnonzero(bins == b)
-        if len(members):
-            chosen.append(int(rng.choice(members)))
-    rest = rng.permutation(np.setdiff1d(np.arange(len(candidates)), chosen))
-    chosen += [int(i) for i in rest[: n - len(chosen)]]
-    return [candidates[i] for i in chosen]
+    chosen = [int(rng.choice(np.flatnonzero(bins == b))) for b in range(k) if (bins == b).any()]
+    rest = rng.permutation(np.setdiff1d(np.arange(len(sizes)), chosen))
+    return chosen + [int(i) for i in rest[: k - len(chosen)]]
 
 
 def result_row(
@@ -119,6 +153,7 @@ def result_row(
         "digital_accuracy": result.digital_accuracy,
         "cost": result.cost,
         "source": source,
+        "trained_on": result.trained_on,
     }
 
 
@@ -128,17 +163,24 @@ def _task(name: str, options: tuple[tuple[str, Any], ...]) -> Task:
 
 
 def verify_job(
-    cfg_json: str, task_name: str, task_options: tuple, hw_json: str, budget_json: str
-) -> dict[str, Any]:
-    """``verify`` as an executor job: JSON in, a plain dict out, the task loaded once per worker
-    process (picklable for process pools and Dask)."""
-    result = verify(
+    cfg_json: str,
+    task_name: str,
+    task_options: tuple,
+    hw_json: str,
+    budget_json: str,
+    also_on: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """``verify`` as an executor job: JSON in, plain dicts out (with the weights), the task
+    loaded once per worker process (picklable for process pools and Dask). The network trains
+    for ``hw`` and is measured on it and on each chip of ``also_on``, in that order."""
+    chips = [HardwareConfig.model_validate_json(text) for text in (hw_json, *also_on)]
+    results = verify_on_chips(
         ArchConfig.from_json(cfg_json),
         _task(task_name, task_options),
-        HardwareConfig.model_validate_json(hw_json),
+        chips,
         Budget.model_validate_json(budget_json),
     )
-    return result.to_dict(with_weights=True)
+    return [result.to_dict(with_weights=True) for result in results]
 
 
 def submit_verification(
@@ -148,9 +190,11 @@ def submit_verification(
     task_options: dict[str, Any] | None,
     hw: HardwareConfig,
     budget: Budget,
+    also_on: Sequence[HardwareConfig] = (),
 ) -> Future:
-    """Schedule ``verify`` of one architecture; the future's result is
-    ``VerificationResult.to_dict()``."""
+    """Schedule the verification of one architecture on ``hw`` (and, with the same training, on
+    ``also_on``); the future's result is a list of ``VerificationResult.to_dict()``, ``hw``'s
+    first."""
     options = tuple(sorted((task_options or {}).items()))
     return executor.submit(
         verify_job,
@@ -159,6 +203,7 @@ def submit_verification(
         options,
         hw.model_dump_json(),
         budget.model_dump_json(),
+        tuple(chip.model_dump_json() for chip in also_on),
     )
 
 
@@ -193,26 +238,30 @@ def collect(
     task_options: dict[str, Any] | None = None,
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
+    also_on: Sequence[HardwareConfig] = (),
 ) -> CollectReport:
     """Verify ``n`` spread-out architectures of ``space`` (drawn with ``seed``, fitting in
-    ``max_tiles`` tiles of ``hw``) and store them."""
+    ``max_tiles`` tiles of ``hw``) and store them; with ``also_on``, each network trained for
+    ``hw`` is also measured on those chips (one row per chip)."""
     task = _task(task_name, tuple(sorted((task_options or {}).items())))
     extractor = FeatureExtractor(task.input_shape, task.num_classes, hw)
     configs = spread_sample(space, n, np.random.default_rng(seed), extractor, max_tiles)
-    stored = store.keys(task.name, hw.config_hash(), budget_hash(budget))
-    todo = [cfg for cfg in configs if (cfg.id, budget.train.seed) not in stored]
+    chips = [hw, *also_on]
+    stored = [store.keys(task.name, chip.config_hash(), budget_hash(budget)) for chip in chips]
+    key = lambda cfg: (cfg.id, budget.train.seed)  # noqa: E731
+    todo = [cfg for cfg in configs if any(key(cfg) not in keys for keys in stored)]
     report = CollectReport(skipped=len(configs) - len(todo))
     own_executor = executor is None
     executor = executor or local_executor()
     try:
         futures = {
-            submit_verification(executor, cfg, task_name, task_options, hw, budget): cfg
+            submit_verification(executor, cfg, task_name, task_options, hw, budget, also_on): cfg
             for cfg in todo
         }
         for done, future in enumerate(as_completed(futures), 1):
             try:
-                result = VerificationResult.from_dict(future.result())
-                report.added += store.add(result_row(result, budget))
+                results = [VerificationResult.from_dict(r) for r in future.result()]
+                report.added += sum(store.add(result_row(r, budget)) for r in results)
             except Exception as error:  # one failed architecture must not stop the collection
                 report.failed.append(f"{futures[future].id}: {error}")
             if progress:

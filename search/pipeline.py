@@ -166,7 +166,8 @@ def verify_candidates(
             # renews a runner's lease and notices a cancel without waiting for a whole training
             finished, pending = wait(pending, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
-                result = VerificationResult.from_dict(future.result())
+                (first,) = future.result()
+                result = VerificationResult.from_dict(first)
                 results[futures[future]] = result
                 if store is not None:
                     store.add(result_row(result, budget, source))

@@ -243,6 +243,28 @@ def _hardware(preset: str, tile_rows: int, tile_cols: int):
         raise typer.BadParameter(str(error)) from error
 
 
+def _chip(spec: str):
+    """A chip from ``PRESET[:ROWSxCOLS][,FIELD=VALUE...]``, e.g. ``rram:128x128,adc_bits=6``
+    (``none`` for a field's None: an exact converter, no bound)."""
+    from pydantic import ValidationError
+
+    from simulator import HardwareConfig
+
+    head, *settings = spec.split(",")
+    preset, _, tiles = head.partition(":")
+    fields: dict[str, object] = {}
+    try:
+        if tiles:
+            rows, cols = tiles.lower().split("x")
+            fields.update(tile_rows=int(rows), tile_cols=int(cols))
+        for setting in settings:
+            name, value = setting.split("=")
+            fields[name.strip()] = None if value.strip().lower() == "none" else value.strip()
+        return HardwareConfig.preset(preset, **fields)
+    except (ValueError, ValidationError) as error:
+        raise typer.BadParameter(f"{spec!r}: {error}") from error
+
+
 @surrogate_app.command("collect")
 def surrogate_collect(
     task: str = TASK,
@@ -259,13 +281,25 @@ def surrogate_collect(
     epochs: int = EPOCHS,
     mc_samples: int = MC_SAMPLES,
     database: str = DATABASE,
-    export: Path = typer.Option(None, help="Also write the task's rows to this JSON-lines file."),
+    export: Path = typer.Option(
+        None, help="Also write the task's rows to this folder, a JSON-lines file per chip."
+    ),
+    also_on: list[str] = typer.Option(
+        [],
+        "--also-on",
+        help="Also measure each trained network on this chip (repeatable): "
+        "PRESET[:ROWSxCOLS][,FIELD=VALUE...], e.g. rram:128x128,adc_bits=6.",
+    ),
 ) -> None:
-    """Verify N spread-out architectures cheaply and store them (resumable)."""
+    """Verify N spread-out architectures cheaply and store them (resumable). Each network is
+    trained for the chip of --preset/--tile-rows/--tile-cols and measured on it and on every
+    --also-on chip."""
     from search.collect import collect, local_executor
+    from search.tasks import load_task
     from surrogate.store import SampleStore
 
     hw = _hardware(preset, tile_rows, tile_cols)
+    chips = [_chip(spec) for spec in also_on]
     budget = _collection(train_examples, test_examples, epochs, mc_samples)
     store = SampleStore.open(database or Settings().database_url)
     bounds = _space(space)
@@ -281,6 +315,7 @@ def surrogate_collect(
             max_tiles=max_tiles,
             executor=executor,
             progress=lambda done, total: bars("verify", done, total),
+            also_on=chips,
         )
     typer.echo(
         f"added {report.added}, already stored {report.skipped}, failed {len(report.failed)}"
@@ -288,8 +323,10 @@ def surrogate_collect(
     for failure in report.failed:
         typer.echo(f"  failed: {failure}", err=True)
     if export:
-        rows = store.export_jsonl(export, task, hw.config_hash())
-        typer.echo(f"wrote {rows} rows to {export}")
+        for chip in (hw, *chips):
+            path = export / f"{load_task(task).name}-{chip.config_hash()}.jsonl"
+            rows = store.export_jsonl(path, load_task(task).name, chip.config_hash())
+            typer.echo(f"wrote {rows} rows to {path}")
 
 
 def _rows(data: Path | None, database: str | None, task: str, hardware_hash: str) -> list[dict]:

@@ -61,6 +61,8 @@ class SurrogateSample(Base):
     digital_accuracy: Mapped[float] = mapped_column(Float)
     cost: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(200), default="collect")
+    # the chip the network was trained for, when not the one measured (null: that one)
+    trained_on: Mapped[dict | None] = mapped_column(JSON, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=lambda: datetime.now(UTC)
     )
@@ -135,7 +137,7 @@ class SampleStore:
 
     def add(self, row: dict[str, Any]) -> bool:
         """Store one sample; False when a row with the same key is already there."""
-        missing = set(FIELDS) - set(row) - {"source"}
+        missing = set(FIELDS) - set(row) - {"source", "trained_on"}
         if missing:
             raise ValueError(f"row: missing fields {sorted(missing)}")
         with Session(self.engine) as session:

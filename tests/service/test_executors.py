@@ -17,7 +17,8 @@ BUDGET = Budget(train=TrainConfig(epochs=1), mc_samples=2, times=(1.0, 86400.0, 
 
 def _verify(executor) -> VerificationResult:
     future = submit_verification(executor, CFG, "digits", None, HardwareConfig(), BUDGET)
-    return VerificationResult.from_dict(future.result(timeout=300))
+    (result,) = future.result(timeout=300)
+    return VerificationResult.from_dict(result)
 
 
 @pytest.mark.parametrize("kind", ["threads", "local"])

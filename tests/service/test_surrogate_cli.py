@@ -74,3 +74,29 @@ def test_fit_without_samples_for_the_chip_is_refused(tmp_path):
         ],
     )
     assert result.exit_code != 0 and "no samples" in result.output
+
+
+def test_collect_measures_each_network_on_more_chips(tmp_path):
+    other = HardwareConfig.preset("rram", tile_rows=128, tile_cols=128, adc_bits=6)
+    common = ["surrogate", "collect", "-n", "2", "--max-tiles", "8", "--epochs", "1"]
+    common += ["--mc-samples", "1", "--train-examples", "100", "--test-examples", "50"]
+    common += ["--workers", "1", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    result = CliRunner().invoke(
+        app, [*common, "--also-on", "rram:128x128,adc_bits=6", "--export", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "added 4" in result.output
+    on_pcm = [json.loads(line) for line in (tmp_path / f"digits-{HW.config_hash()}.jsonl").open()]
+    on_other = [
+        json.loads(line) for line in (tmp_path / f"digits-{other.config_hash()}.jsonl").open()
+    ]
+    assert len(on_pcm) == len(on_other) == 2
+    assert all(r["trained_on"] == HW.model_dump(mode="json") for r in on_other)
+    assert {r["hardware"]["adc_bits"] for r in on_other} == {6}
+
+
+def test_collect_refuses_a_bad_chip_naming_the_field(tmp_path):
+    result = CliRunner().invoke(
+        app, ["surrogate", "collect", "--also-on", "rram:128x128,adc_bits=99", "-n", "2"]
+    )
+    assert result.exit_code != 0 and "adc_bits" in result.output

@@ -93,7 +93,10 @@ def test_spread_sample_covers_sizes_and_respects_the_tile_budget():
     sizes = features[:, extractor.names.index("log_params")]
     assert len({c.id for c in configs}) == 40
     assert features[:, extractor.names.index("tiles")].max() <= 16
-    assert np.histogram(sizes, bins=4)[0].min() >= 5  # spread, not clustered
+    depths = np.asarray([c.M for c in configs])
+    assert np.bincount(depths)[1:].tolist() == [14, 13, 13]  # every depth, though deep is rare
+    for m in (1, 2, 3):  # within each depth: spread over size, not clustered
+        assert np.histogram(sizes[depths == m], bins=3)[0].min() >= 2
     again = spread_sample(SearchSpace.tiny(), 40, np.random.default_rng(0), extractor, 16)
     assert [c.id for c in again] == [c.id for c in configs]
 
@@ -125,3 +128,43 @@ def test_collection_skips_rows_already_stored(tmp_path):
         executor=InlineExecutor(),
     )
     assert report.added + report.skipped == 4
+
+
+def test_collection_on_more_chips_trains_once(tmp_path):
+    store = SampleStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    rram = HardwareConfig.preset("rram", tile_rows=256, tile_cols=256)
+    executor = InlineExecutor()
+    report = collect(
+        "digits",
+        HW,
+        SearchSpace.tiny(),
+        2,
+        store,
+        TINY_BUDGET,
+        max_tiles=8,
+        executor=executor,
+        also_on=[rram],
+    )
+    assert (report.added, executor.calls) == (4, 2)  # two rows per training
+    on_pcm, on_rram = (
+        store.rows("digits", HW.config_hash()),
+        store.rows("digits", rram.config_hash()),
+    )
+    assert {r["arch_id"] for r in on_pcm} == {r["arch_id"] for r in on_rram}
+    assert all(r["trained_on"] is None for r in on_pcm)
+    assert all(r["trained_on"] == HW.model_dump(mode="json") for r in on_rram)
+    digital = {r["arch_id"]: r["digital_accuracy"] for r in on_pcm}
+    assert all(r["digital_accuracy"] == digital[r["arch_id"]] for r in on_rram)  # one network
+    again = InlineExecutor()
+    collect(
+        "digits",
+        HW,
+        SearchSpace.tiny(),
+        2,
+        store,
+        TINY_BUDGET,
+        max_tiles=8,
+        executor=again,
+        also_on=[rram],
+    )
+    assert again.calls == 0
