@@ -19,8 +19,8 @@ import optuna
 
 from search.driver import Constraints, Scorer, SearchConfig, TrialJournal, run_search
 from search.space import SearchSpace
+from search.surrogates import shipped_model
 from simulator import HardwareConfig
-from surrogate.fitting import shipped_surrogate
 
 
 def optuna_baseline(space, surrogate, config, trials: int, storage) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
-    surrogate = shipped_surrogate("digits", hw)
+    surrogate = shipped_model("digits", hw)
     space = SearchSpace.tiny()
     config = SearchConfig(trials=args.trials, population=50, constraints=Constraints(max_tiles=64))
     in_memory = optuna_baseline(space, surrogate, config, args.trials, None)

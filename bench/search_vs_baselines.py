@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/search_vs_baselines.py [--task digits|fashion-mnist] [--seeds 3]
      [--trials 1000] [--top-k 3] [--max-tiles 64] [--epochs 8] [--train-examples N]
-     [--test-examples N] [--mc-samples 25] [--surrogate FILE | --collect 150 --samples FILE]
+     [--test-examples N] [--mc-samples 25] [--objectives accuracy_1d] [--collect N]
+     [--database FILE.sqlite]
 For each seed: NSGA-II scored by the surrogate and random search with the same number of trials,
 each verifying a diverse top-K of its feasible front, and ResNet-8, all verified at the same
 fidelity (hardware-aware training for --epochs epochs on --train-examples class-balanced training
@@ -13,10 +14,10 @@ paired difference to ResNet-8 with the standard error over seeds, and random sea
 same tile limit.
 --max-tiles set to ResNet-8's tile count (14 on 8x8 digits and on 28x28 fashion-mnist) confines
 every arm to ResNet-8's size.
-The surrogate: --surrogate FILE, else the one shipped for the task at the collection fidelity
-(digits), else --collect architectures verified at the cheap collection fidelity (--collect-*),
-kept in the JSON-lines file --samples (a rerun verifies only what it lacks) and fitted; the
-fitted surrogate is saved beside it (FILE.surrogate.json) to pass as --surrogate next time.
+The surrogate: the pooled model of the shipped rows and those in --database, fitted for the
+task's context at its cheap collection fidelity (--collect-* to change it); with --collect N,
+rows of that context are first collected until it has N of its own (kept in --database, so a
+rerun verifies only what it lacks).
 """
 
 from __future__ import annotations
@@ -24,28 +25,26 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
-from search.collect import collect, collection_budget, local_executor
+from search.collect import collect, local_executor, task_collection_budget
 from search.driver import Constraints, SearchConfig
 from search.pipeline import (
-    SHIPPED_FIDELITY,
     PipelineResult,
     Verified,
-    fidelity_rows,
     search_and_verify,
 )
 from search.space import SearchSpace
+from search.surrogates import SurrogateSource
 from search.tasks import Task, load_task
 from search.training import TrainConfig
 from search.verify import Budget
 from simulator import HardwareConfig, PostTraining
-from surrogate.fitting import fit_surrogate, shipped_surrogate
-from surrogate.models import Surrogate
+from surrogate.fitting import context_holdout
+from surrogate.models import BoundSurrogate
 from surrogate.store import SampleStore
 
 ARMS = {  # the pipeline's phases that make up each arm
@@ -73,49 +72,48 @@ class PhaseTimes:
         return spans
 
 
-def collected_surrogate(
+def surrogate_for(
     task: Task,
     hw: HardwareConfig,
     space: SearchSpace,
+    collection: Budget,
     n: int,
-    samples: Path,
-    budget: Budget,
+    database: Path,
     max_tiles: int,
     executor: Executor,
-) -> Surrogate:
-    """Verify ``n`` spread-out architectures at ``budget`` (those not yet in ``samples``), keep
-    every row in ``samples`` as it comes, fit a surrogate on the rows of the budget's fidelity."""
-    with tempfile.TemporaryDirectory() as folder:
-        store = SampleStore.open(f"sqlite:///{Path(folder) / 'samples.sqlite'}")
-        if samples.is_file():
-            store.import_jsonl(samples)
-
-        def keep(done: int, total: int) -> None:
-            partial = samples.with_name(f"{samples.name}.partial")
-            store.export_jsonl(partial, task.name, hw.config_hash())
-            partial.replace(samples)  # a crash leaves the old file or the new one
-            print(f"  collected {done}/{total}", flush=True)
-
+) -> BoundSurrogate:
+    """The pooled model (shipped rows and those in ``database``) fitted for the task's context,
+    after collecting rows of it at the ``collection`` fidelity until it has ``n`` of its own
+    (resumable: the rows stay in ``database``)."""
+    store = SampleStore.open(f"sqlite:///{database}")
+    source = SurrogateSource(store, database.parent / f"{database.stem}-models")
+    context = source.context(task, hw, collection.fidelity)
+    _, own = source.groups(context)
+    if n and (own is None or len(own.encodings) < n):
         report = collect(
             task.name,
             hw,
             space,
             n,
             store,
-            budget,
+            collection,
             max_tiles=max_tiles,
             executor=executor,
-            progress=keep,
+            progress=lambda done, total: print(f"  collected {done}/{total}", flush=True),
         )
-        rows = fidelity_rows(store.rows(task.name, hw.config_hash()), budget.fidelity)
-    print(f"  added {report.added}, already there {report.skipped}, failed {len(report.failed)}")
-    surrogate = fit_surrogate(rows, task.name, task.input_shape, task.num_classes, hw)
-    surrogate.metadata["fidelity"] = budget.fidelity.model_dump()
-    surrogate.save(samples.with_suffix(".surrogate.json"))
-    holdout = surrogate.metadata["holdout"]
-    tau = f"{holdout['accuracy_1d']['kendall_tau']:.3f}" if holdout else "n/a (< 40 rows)"
-    print(f"  fitted on {len(rows)} rows; held-out Kendall tau {tau}")
-    return surrogate
+        failed = len(report.failed)
+        print(f"  added {report.added}, already there {report.skipped}, failed {failed}")
+    bound = source.fitted(context)
+    pooled, own = source.groups(context)
+    held_out = context_holdout(pooled, own) if own is not None else None
+    tau = (
+        f"{held_out['accuracy_1d']['kendall_tau']:.3f} (better half "
+        f"{held_out['kendall_tau_better_half']:.3f})"
+        if held_out
+        else "n/a"
+    )
+    print(f"  {context.key}: {bound.in_domain_rows} rows of its own; held-out Kendall tau {tau}")
+    return bound
 
 
 def best_within(pool: Sequence[Verified], max_tiles: float) -> Verified | None:
@@ -160,20 +158,23 @@ def main() -> None:
         help="Post-training range optimisation (also of the collected rows)",
     )
     source = parser.add_argument_group("surrogate")
-    source.add_argument("--surrogate", type=Path, help="A fitted surrogate file")
-    source.add_argument("--collect", type=int, default=150, help="Architectures to collect")
-    source.add_argument("--samples", type=Path, help="Collected rows, JSON lines (resumable)")
-    cheap = collection_budget()
-    source.add_argument("--collect-train-examples", type=int, default=cheap.train_examples)
-    source.add_argument("--collect-test-examples", type=int, default=cheap.test_examples)
-    source.add_argument("--collect-epochs", type=int, default=cheap.train.epochs)
-    source.add_argument("--collect-mc-samples", type=int, default=cheap.mc_samples)
+    source.add_argument(
+        "--collect", type=int, default=0, help="Rows of the task's context to have (collects)"
+    )
+    source.add_argument(
+        "--database", type=Path, default=Path("bench-surrogate.sqlite"), help="Rows (resumable)"
+    )
+    source.add_argument("--collect-train-examples", type=int, help="Default: the task's")
+    source.add_argument("--collect-test-examples", type=int, help="Default: the task's")
+    source.add_argument("--collect-epochs", type=int, help="Default: the task's")
+    source.add_argument("--collect-mc-samples", type=int, help="Default: the task's")
     args = parser.parse_args()
 
     hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
     space = SearchSpace.tiny() if args.space == "tiny" else SearchSpace()
     task = load_task(args.task)
-    collection = collection_budget(
+    collection = task_collection_budget(
+        task.name,
         args.collect_train_examples,
         args.collect_test_examples,
         args.collect_epochs,
@@ -190,21 +191,11 @@ def main() -> None:
     )
     with local_executor(args.workers) as executor:
         start = time.perf_counter()
-        shipped = None
-        if not args.surrogate and collection.fidelity == SHIPPED_FIDELITY:
-            shipped = shipped_surrogate(task.name, hw)
-        if args.surrogate:
-            surrogate, origin = Surrogate.load(args.surrogate, task.name, hw), str(args.surrogate)
-        elif shipped is not None:
-            surrogate, origin = shipped, "shipped"
-        else:
-            samples = args.samples or Path(f"bench-{task.name}-samples.jsonl")
-            print(f"surrogate: collecting {args.collect} at {collection.fidelity} into {samples}")
-            surrogate = collected_surrogate(
-                task, hw, space, args.collect, samples, collection, args.max_tiles, executor
-            )
-            origin = f"collected ({samples})"
-        print(f"surrogate: {origin}, {time.perf_counter() - start:.0f} s")
+        print(f"surrogate: pooled, rows of {task.name} at {collection.fidelity}")
+        surrogate = surrogate_for(
+            task, hw, space, collection, args.collect, args.database, args.max_tiles, executor
+        )
+        print(f"surrogate: {time.perf_counter() - start:.0f} s")
 
         runs: list[tuple[PipelineResult, dict[str, float]]] = []
         for seed in range(args.seeds):

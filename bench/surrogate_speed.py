@@ -15,9 +15,9 @@ import numpy as np
 
 from search.model import build_model
 from search.space import SearchSpace
+from search.surrogates import shipped_model
 from search.tasks import load_task
 from simulator import HardwareConfig, cost
-from surrogate.fitting import shipped_surrogate
 
 N = 100_000
 
@@ -25,9 +25,7 @@ N = 100_000
 def main() -> None:
     hw = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
     task = load_task("digits")
-    surrogate = shipped_surrogate("digits", hw)
-    if surrogate is None:
-        raise SystemExit("no shipped surrogate for digits/pcm 256x256")
+    surrogate = shipped_model("digits", hw)
     rng = np.random.default_rng(0)
     configs = [SearchSpace.tiny().sample(rng) for _ in range(N)]
     encodings = SearchSpace.encode_many(configs)

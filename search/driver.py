@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from search.space import ArchConfig, SearchSpace
 from surrogate.features import FeatureExtractor
-from surrogate.models import Surrogate
+from surrogate.models import BoundSurrogate
 
 Objective = Literal["accuracy_1d", "avm", "tiles", "energy", "latency", "params"]
 MAXIMIZED = {"accuracy_1d"}
@@ -90,7 +90,7 @@ class Candidate:
 class Scorer:
     """Objective values and constraint violations of many architectures at once."""
 
-    def __init__(self, surrogate: Surrogate, config: SearchConfig) -> None:
+    def __init__(self, surrogate: BoundSurrogate, config: SearchConfig) -> None:
         self.surrogate = surrogate
         self.config = config
         self.extractor: FeatureExtractor = surrogate.extractor
@@ -220,7 +220,7 @@ def _sampler(config: SearchConfig):
 
 def run_search(
     space: SearchSpace,
-    surrogate: Surrogate,
+    surrogate: BoundSurrogate,
     config: SearchConfig,
     journal: TrialJournal | None = None,
     progress: Progress | None = None,

@@ -1,5 +1,6 @@
-"""The whole search pipeline: a surrogate for the task, the evolutionary search, verification of
-a diverse top-K, optional baselines. Used by ``xbarnas search`` and by the service's jobs."""
+"""Search and verification: the evolutionary search scored by a surrogate, verification of a
+diverse top-K in parallel, optional baselines (random search, ResNet-8). A job runs them after
+preparing its surrogate (:mod:`search.job`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from search.baselines import RESNET8
-from search.collect import CHEAP_BUDGET, collect, result_row, submit_verification
+from search.collect import result_row, submit_verification
 from search.driver import (
     Candidate,
     Scorer,
@@ -21,18 +21,13 @@ from search.driver import (
     diverse_top_k,
     run_search,
 )
-from search.fidelity import Fidelity
 from search.space import ArchConfig, SearchSpace
-from search.tasks import Task, load_task
 from search.verify import Budget, VerificationResult
 from simulator import HardwareConfig
-from surrogate.fitting import fit_surrogate, known_rows, shipped_surrogate
-from surrogate.models import Surrogate
+from surrogate.models import BoundSurrogate
 from surrogate.store import SampleStore
 
 TICK_SECONDS = 2.0  # longest silence of the progress callback while verifications run
-# the shipped surrogates were fitted on rows collected at the cheap budget
-SHIPPED_FIDELITY = CHEAP_BUDGET.fidelity
 
 # progress(phase, done, total, eta_seconds)
 Progress = Callable[[str, int, int, float | None], None]
@@ -50,67 +45,6 @@ class PhaseClock:
         elapsed = time.perf_counter() - self.start
         eta = elapsed / done * (total - done) if done else None
         self.progress(self.phase, done, total, eta)
-
-
-def fidelity_rows(rows: list[dict[str, Any]], fidelity: Fidelity) -> list[dict[str, Any]]:
-    """The rows measured at ``fidelity``. Figures of different fidelities are not comparable,
-    so a surrogate is fitted on the rows of one fidelity only: a task's collection fidelity,
-    never mixed with job verifications at another one."""
-    return [r for r in rows if Fidelity.of_budget(r["budget"]) == fidelity]
-
-
-def surrogate_path(models_dir: Path, task: str, hw: HardwareConfig, fidelity: Fidelity) -> Path:
-    """Where the surrogate of a task and chip, fitted on rows of ``fidelity``, is kept."""
-    return models_dir / f"{task}-{hw.config_hash()}-{fidelity.tag()}.json"
-
-
-def fit_at_fidelity(
-    store: SampleStore, task: Task, hw: HardwareConfig, fidelity: Fidelity
-) -> Surrogate:
-    """A surrogate fitted on every known row (database and shipped data) of ``fidelity``."""
-    rows = fidelity_rows(known_rows(store, task.name, hw), fidelity)
-    surrogate = fit_surrogate(rows, task.name, task.input_shape, task.num_classes, hw)
-    surrogate.metadata["fidelity"] = fidelity.model_dump()
-    return surrogate
-
-
-def ensure_surrogate(
-    task_name: str,
-    hw: HardwareConfig,
-    space: SearchSpace,
-    store: SampleStore,
-    models_dir: Path,
-    executor: Executor,
-    n_collect: int = 150,
-    max_tiles: int | None = None,
-    budget: Budget = CHEAP_BUDGET,
-    progress: Progress | None = None,
-) -> Surrogate:
-    """The surrogate for this task and chip at the collection ``budget``'s fidelity: a fitted
-    one on disk, else the shipped one (of its fidelity), else collect ``n_collect`` samples
-    (resumable) and fit one on the rows of that fidelity. ``task_name`` may be a loader spec
-    (``npz:PATH``); files and rows are keyed by the loaded task's name."""
-    task = load_task(task_name)
-    path = surrogate_path(models_dir, task.name, hw, budget.fidelity)
-    if path.is_file():
-        return Surrogate.load(path, task.name, hw)
-    shipped = shipped_surrogate(task.name, hw) if budget.fidelity == SHIPPED_FIDELITY else None
-    if shipped is not None:
-        return shipped
-    collect(
-        task_name,
-        hw,
-        space,
-        n_collect,
-        store,
-        budget,
-        max_tiles=max_tiles,
-        executor=executor,
-        progress=PhaseClock("collect", progress),
-    )
-    surrogate = fit_at_fidelity(store, task, hw, budget.fidelity)
-    surrogate.save(path)
-    return surrogate
 
 
 @dataclass
@@ -186,7 +120,7 @@ def search_and_verify(
     task_name: str,
     hw: HardwareConfig,
     space: SearchSpace,
-    surrogate: Surrogate,
+    surrogate: BoundSurrogate,
     config: SearchConfig,
     budget: Budget,
     top_k: int,
@@ -264,18 +198,3 @@ def search_and_verify(
         else:
             pipeline.baselines["resnet8"] = []
     return pipeline
-
-
-def refit_surrogate(
-    task_name: str,
-    hw: HardwareConfig,
-    store: SampleStore,
-    models_dir: Path,
-    fidelity: Fidelity = SHIPPED_FIDELITY,
-) -> Surrogate:
-    """Feed verified results back: refit the task's surrogate of ``fidelity`` (its collection
-    fidelity) on every row of that fidelity; verifications at other fidelities stay out."""
-    task = load_task(task_name)
-    surrogate = fit_at_fidelity(store, task, hw, fidelity)
-    surrogate.save(surrogate_path(models_dir, task.name, hw, fidelity))
-    return surrogate

@@ -329,85 +329,92 @@ def surrogate_collect(
             typer.echo(f"wrote {rows} rows to {path}")
 
 
-def _rows(data: Path | None, database: str | None, task: str, hardware_hash: str) -> list[dict]:
+def _known_rows(data: list[Path], database: str | None) -> list[dict]:
+    """Rows of JSON-lines files (``.jsonl`` or ``.jsonl.gz``; a folder: all of them in it), or
+    else of the database."""
     from surrogate.store import SampleStore, read_jsonl
 
-    if data is not None:
-        rows = [r for r in read_jsonl(data) if r["task"] == task]
-        rows = [r for r in rows if r["hardware_hash"] == hardware_hash]
-    else:
-        rows = SampleStore.open(database or Settings().database_url).rows(task, hardware_hash)
-    if not rows:
-        raise typer.BadParameter(f"no samples for task {task!r} on hardware {hardware_hash}")
-    return rows
+    if not data:
+        return SampleStore.open(database or Settings().database_url).all_rows()
+    paths = [
+        found
+        for path in data
+        for found in (
+            sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")]) if path.is_dir() else [path]
+        )
+    ]
+    return [row for path in paths for row in read_jsonl(path)]
 
 
-DATA = typer.Option(None, help="JSON-lines samples (default: the database).")
+def _profiled_groups(rows: list[dict], profiles: Path | None):
+    """Groups of rows by context, with the task profiles of ``profiles`` (default: the shipped
+    ones), measuring those of built-in tasks it lacks (kept in that file)."""
+    from search.fidelity import Fidelity
+    from search.surrogates import SHIPPED_PROFILES, ProfileBook, by_context, groups_of
+    from search.tasks import BUILTIN_TASKS, load_task
+
+    book = ProfileBook(profiles or SHIPPED_PROFILES)
+    contexts = by_context(rows)
+    for (task, _, _), found in contexts.items():
+        if task in BUILTIN_TASKS:
+            book.profile(load_task(task), Fidelity.of_budget(found[0]["budget"]))
+    return groups_of(contexts, book)
+
+
+DATA = typer.Option([], "--data", help="JSON-lines rows or folders of them (default: database).")
+PROFILES = typer.Option(None, help="Task profiles file (default: the shipped one).")
 
 
 @surrogate_app.command("fit")
 def surrogate_fit(
-    task: str = TASK,
-    preset: str = PRESET,
-    tile_rows: int = TILE_ROWS,
-    tile_cols: int = TILE_COLS,
-    data: Path = DATA,
-    train_examples: int = TRAIN_EXAMPLES,
-    test_examples: int = TEST_EXAMPLES,
-    epochs: int = EPOCHS,
-    mc_samples: int = MC_SAMPLES,
+    data: list[Path] = DATA,
     database: str = DATABASE,
-    out: Path = typer.Option(None, help="Model file (default: the package's models folder)."),
+    profiles: Path = PROFILES,
+    holdout: bool = typer.Option(True, help="Report each context's held-out quality."),
+    out: Path = typer.Option(None, help="Model file (default: the package's pooled model)."),
 ) -> None:
-    """Fit the task's surrogate on its samples of one fidelity; print the held-out report."""
-    from search.pipeline import fidelity_rows
-    from search.tasks import load_task
-    from surrogate.fitting import MODELS_DIR, fit_surrogate
+    """Fit the pooled surrogate on rows of every task, chip and fidelity; print, per context,
+    its rows and its quality on a quarter of them held out of a fit on all the others."""
+    from surrogate.fitting import SHIPPED_MODEL, context_holdout, fit_pooled
 
-    hw = _hardware(preset, tile_rows, tile_cols)
-    fidelity = _collection(train_examples, test_examples, epochs, mc_samples).fidelity
-    rows = fidelity_rows(_rows(data, database, task, hw.config_hash()), fidelity)
-    if not rows:
-        raise typer.BadParameter(f"no samples for task {task!r} at fidelity {fidelity}")
-    loaded = load_task(task)
-    surrogate = fit_surrogate(rows, task, loaded.input_shape, loaded.num_classes, hw)
-    surrogate.metadata["fidelity"] = fidelity.model_dump()
-    out = out or MODELS_DIR / f"{task}-{hw.config_hash()}.json"
+    groups = _profiled_groups(_known_rows(data, database), profiles)
+    if not groups:
+        raise typer.BadParameter("no rows of a task with a known profile")
+    surrogate = fit_pooled(groups)
+    reports = {}
+    for g in groups:
+        report = context_holdout([o for o in groups if o is not g], g) if holdout else None
+        reports[g.context.key] = report
+        line = f"{g.context.key}: {len(g.encodings)} architectures"
+        if report:
+            line += (
+                f"; held out {report['n']}: Kendall tau {report['accuracy_1d']['kendall_tau']:.3f}"
+                f", better half {report['kendall_tau_better_half']:.3f}, parameter count "
+                f"{report['params_baseline_kendall_tau']:.3f}"
+            )
+        typer.echo(line)
+    surrogate.metadata["holdout"] = reports
+    out = out or SHIPPED_MODEL
     surrogate.save(out)
-    typer.echo(json.dumps(surrogate.metadata["holdout"], indent=2))
-    typer.echo(f"fitted on {len(rows)} samples; saved {out}")
+    typer.echo(f"fitted on {surrogate.metadata['n_samples']} rows; saved {out}")
 
 
 @surrogate_app.command("eval")
 def surrogate_eval(
     model: Path = typer.Option(..., help="Surrogate model file."),
-    data: Path = DATA,
+    data: list[Path] = DATA,
     database: str = DATABASE,
+    profiles: Path = PROFILES,
 ) -> None:
-    """Ranking metrics of a saved surrogate on samples of its fidelity (Kendall tau, Spearman
-    rho, top-k)."""
-    import numpy as np
-
-    from search.fidelity import Fidelity
-    from search.pipeline import fidelity_rows
-    from surrogate.fitting import arrays
-    from surrogate.metrics import kendall_tau, ranking_report
+    """Ranking metrics of a saved surrogate on rows, per context (Kendall tau overall and among
+    the better half, Spearman rho, top-k, beside parameter count's tau)."""
+    from surrogate.fitting import quality
     from surrogate.models import Surrogate
 
     surrogate = Surrogate.load(model)
-    rows = _rows(data, database, surrogate.task, surrogate.hw.config_hash())
-    if "fidelity" in surrogate.metadata:  # only figures comparable with those it learnt
-        rows = fidelity_rows(rows, Fidelity(**surrogate.metadata["fidelity"]))
-    encodings, targets = arrays(rows)
-    predicted = surrogate.predict(encodings)
-    names = surrogate.extractor.names
-    log_params = surrogate.extractor.transform(encodings)[:, names.index("log_params")]
     report = {
-        "accuracy_1d": ranking_report(targets["accuracy_1d"], predicted["accuracy_1d"]),
-        "params_baseline_kendall_tau": kendall_tau(targets["accuracy_1d"], log_params),
-        "accuracy_1d_mae": float(
-            np.mean(np.abs(targets["accuracy_1d"] - predicted["accuracy_1d"]))
-        ),
+        g.context.key: quality(surrogate.bind(g.context), g.encodings, g.targets)
+        for g in _profiled_groups(_known_rows(data, database), profiles)
     }
     typer.echo(json.dumps(report, indent=2))
 
@@ -436,7 +443,9 @@ def search(
     seed: int = typer.Option(0, help="Seed of search and verification."),
     baseline: list[str] = typer.Option([], help="Also verify: random, resnet8 (repeatable)."),
     workers: int = typer.Option(2, help="Worker processes for verification."),
-    refit: bool = typer.Option(True, help="Refit the surrogate with the verified results."),
+    surrogate_rows: int = typer.Option(
+        24, help="Where the surrogate knows too little of task and chip: rows its loop verifies."
+    ),
     mutation_prob: float = typer.Option(None, help="NSGA mutation probability (1/params)."),
     crossover: str = typer.Option("uniform", help="NSGA crossover operator."),
     crossover_prob: float = typer.Option(0.9, help="NSGA crossover probability."),
@@ -446,9 +455,11 @@ def search(
     """Run the whole pipeline in the terminal: surrogate, search, verification."""
     from pydantic import ValidationError
 
-    from search.collect import local_executor
+    from search.collect import local_executor, task_collection_budget
     from search.driver import Constraints, SearchConfig, TrialJournal
-    from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
+    from search.job import JobHooks, LoopBudget, run_job
+    from search.surrogates import SurrogateSource
+    from search.tasks import load_task
     from search.training import TrainConfig
     from search.verify import Budget
     from surrogate.store import SampleStore
@@ -481,34 +492,25 @@ def search(
     settings = Settings()
     store = SampleStore.open(database or settings.database_url)
     out.mkdir(parents=True, exist_ok=True)
+    source = SurrogateSource(store, settings.data_dir / "surrogates")
+    loop = LoopBudget(task_collection_budget(task), surrogate_rows, batch_size=2 * workers)
     with local_executor(workers) as executor, PhaseBars() as progress:
-        surrogate = ensure_surrogate(
+        result, _ = run_job(
             task,
+            load_task(task),
             hw,
             bounds,
-            store,
-            settings.data_dir / "surrogates",
-            executor,
-            max_tiles=max_tiles,
-            progress=progress,
-        )
-        result = search_and_verify(
-            task,
-            hw,
-            bounds,
-            surrogate,
             config,
             budget,
             top_k,
+            loop,
+            source,
             executor,
-            store,
-            TrialJournal(out / "trials.jsonl"),
-            tuple(baseline),
-            progress,
+            "search",
+            JobHooks(progress=progress),
+            journal=TrialJournal(out / "trials.jsonl"),
+            baselines=tuple(baseline),
         )
-    if refit:
-        refitted = refit_surrogate(task, hw, store, settings.data_dir / "surrogates")
-        typer.echo(f"surrogate refitted on {refitted.metadata['n_samples']} architectures")
     _print_tables(result, config.objectives)
     (out / "pareto.json").write_text(
         json.dumps([c.to_dict() for c in result.search.pareto], indent=1)

@@ -74,6 +74,8 @@ class Job(Base):
     eta_seconds: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     request: Mapped[dict] = mapped_column(JSON)
+    # the surrogate's record: the active loop's rounds, the model's quality on this context
+    surrogate: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -26,11 +26,14 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from search.collect import collection_budget, worker_initializer
+from search.active import LoopState, Round
+from search.collect import task_collection_budget, worker_initializer
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
-from search.pipeline import ensure_surrogate, refit_surrogate, search_and_verify
+from search.job import JobHooks, LoopBudget, run_job, surrogate_quality
 from search.space import SearchSpace
+from search.surrogates import SurrogateSource
+from search.tasks import load_task
 from search.verify import Budget, VerificationResult
 from service.db import Database, RetryingSampleStore, retry_unavailable, unavailable
 from service.errors import user_message
@@ -44,12 +47,12 @@ from simulator import PostTraining
 log = logging.getLogger("xbarnas.runner")
 T = TypeVar("T")
 
-# Share of a job's progress bar per phase.
+# Share of a job's progress bar per phase (the active loop's rounds where a job runs them).
 PHASES = {
-    "surrogate": (0.0, 0.1),
-    "collect": (0.0, 0.1),
-    "search": (0.1, 0.3),
-    "verify": (0.3, 0.95),
+    "surrogate": (0.0, 0.05),
+    "round": (0.05, 0.5),
+    "search": (0.5, 0.55),
+    "verify": (0.55, 0.95),
     "refit": (0.95, 1.0),
 }
 
@@ -242,7 +245,7 @@ class Runner:
             return request, task_spec(session, request.task, job.owner_id)
 
     def _run(self, job_id: str) -> None:
-        request, task = self._db(self._request, job_id)
+        request, task_name = self._db(self._request, job_id)
         hw = request.hardware.config()
         space = SearchSpace.tiny() if request.space == "tiny" else SearchSpace()
         config = SearchConfig(
@@ -258,55 +261,74 @@ class Runner:
             train_examples=request.budget.train_examples,
             test_examples=request.budget.test_examples,
         )
-        collection = collection_budget(
-            request.budget.collect_train_examples,
-            request.budget.collect_test_examples,
-            request.budget.collect_epochs,
-            request.budget.collect_mc_samples,
-            request.budget.post_training,
+        loop = LoopBudget(
+            collection=task_collection_budget(
+                request.task,
+                request.budget.collect_train_examples,
+                request.budget.collect_test_examples,
+                request.budget.collect_epochs,
+                request.budget.collect_mc_samples,
+                request.budget.post_training,
+            ),
+            # the surrogate learns digitally trained accuracies: no loop for in-situ training
+            rows=request.budget.collect_architectures
+            if request.budget.training == "digital"
+            else 0,
+            batch_size=request.budget.collect_batch,
         )
         progress = self._progress(job_id)
-        progress("surrogate", 0, 1, None)
-        surrogate = ensure_surrogate(
-            task,
-            hw,
-            space,
-            self.store,
-            self.settings.data_dir / "surrogates",
-            self.executor,
-            n_collect=request.budget.collect_architectures,
-            max_tiles=request.hardware.max_tiles,
-            budget=collection,
-            progress=progress,
-        )
+        record = self._db(self._surrogate_record, job_id)
         journal = TrialJournal(self.settings.data_dir / "jobs" / job_id / "trials.jsonl")
-        # after a crash: what the dead runner finished
-        done = self._db(self._verified_before, job_id)
-        # the surrogate learns digitally trained accuracies: in-situ results stay out of its data
-        store = self.store if request.budget.training == "digital" else None
-        result = search_and_verify(
-            task,
+        source = SurrogateSource(self.store, self.settings.data_dir / "surrogates")
+        hooks = JobHooks(
+            progress=progress,
+            on_round=lambda round_: self._db(self._add_round, job_id, round_),
+            on_searched=lambda searched: self._db(self._store_front, job_id, searched.pareto),
+            on_verified=lambda candidate, outcome: self._db(self._save, job_id, candidate, outcome),
+        )
+        result, bound = run_job(
+            task_name,
+            load_task(task_name),
             hw,
             space,
-            surrogate,
             config,
             budget,
             request.budget.top_k,
+            loop,
+            source,
             self.executor,
-            store,
+            f"job:{job_id}",
+            hooks,
+            LoopState.from_dicts(record.get("rounds", [])),
+            self._db(self._verified_before, job_id),  # after a crash: what the dead runner did
             journal,
-            progress=progress,
-            done=done,
-            on_verified=lambda candidate, outcome: self._db(self._save, job_id, candidate, outcome),
-            on_searched=lambda searched: self._db(self._store_front, job_id, searched.pareto),
+            # the surrogate learns digitally trained accuracies: in-situ results stay out of it
+            store_verified=request.budget.training == "digital",
         )
         self._db(self._store_front, job_id, result.search.pareto)
-        progress("refit", 0, 1, None)  # renews the lease before the (long) refit
-        # only rows of the collection fidelity: verifications at another one stay out of it
-        refit_surrogate(
-            task, hw, self.store, self.settings.data_dir / "surrogates", collection.fidelity
-        )
+        progress("refit", 0, 1, None)  # renews the lease before the (long) quality fits
+        self._db(self._set_quality, job_id, surrogate_quality(source, bound))
         self._db(finish, self.db.sessions, job_id, self.name, "succeeded")
+
+    def _surrogate_record(self, job_id: str) -> dict:
+        with self.db.session() as session:
+            return dict(session.get(Job, job_id).surrogate or {})
+
+    def _set_quality(self, job_id: str, quality: dict) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            job.surrogate = {**(job.surrogate or {}), "quality": quality}
+            session.commit()
+
+    def _add_round(self, job_id: str, round_: Round) -> None:
+        """Append a round of the active loop to the job's record (once: a repeated step after a
+        database outage finds it there)."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            record = dict(job.surrogate or {})
+            rounds = [r for r in record.get("rounds", []) if r["number"] != round_.number]
+            job.surrogate = {**record, "rounds": [*rounds, round_.to_dict()]}
+            session.commit()
 
     def _verified_before(self, job_id: str) -> dict[str, VerificationResult]:
         with self.db.session() as session:

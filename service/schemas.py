@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from search.collect import CHEAP_BUDGET
 from search.driver import Constraints, Objective
 from search.tasks import BUILTIN_TASKS
 from search.training import InSituTraining, TrainConfig
@@ -197,37 +196,50 @@ class BudgetSpec(BaseModel):
         "and test examples (empty: all).",
     )
     collect_architectures: int = Field(
-        150,
-        ge=10,
+        24,
+        ge=0,
         le=5000,
-        title="Collected architectures",
-        description="Without a surrogate for the task and chip at the collection fidelity: "
-        "architectures verified to fit one.",
+        title="Surrogate rows",
+        description="Where the surrogate knows too little of the task and chip: architectures "
+        "the active loop verifies at the collection fidelity (0: none, search at once).",
+    )
+    collect_batch: int = Field(
+        4,
+        ge=1,
+        le=256,
+        title="Rows per round",
+        description="Architectures verified per round of the active loop, between refits.",
     )
     collect_train_examples: int | None = Field(
-        CHEAP_BUDGET.train_examples,
+        None,
         ge=10,
         le=10_000_000,
         title="Collection training examples",
-        description="Fidelity of the collected surrogate data: training subset (empty: all).",
+        description="Fidelity of the surrogate rows: training subset (empty: the task's cheap "
+        "fidelity, e.g. all of digits, 6000 of Fashion-MNIST).",
     )
     collect_test_examples: int | None = Field(
-        CHEAP_BUDGET.test_examples,
+        None,
         ge=10,
         le=10_000_000,
         title="Collection test examples",
-        description="Fidelity of the collected surrogate data: validation and test subsets "
-        "(empty: all).",
+        description="Fidelity of the surrogate rows: validation and test subsets (empty: the "
+        "task's cheap fidelity).",
     )
-    collect_epochs: int = Field(
-        CHEAP_BUDGET.train.epochs, ge=1, le=100, title="Collection training epochs"
+    collect_epochs: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        title="Collection training epochs",
+        description="Empty: the task's cheap fidelity (6 on digits, 3 on Fashion-MNIST).",
     )
-    collect_mc_samples: int = Field(
-        CHEAP_BUDGET.mc_samples,
+    collect_mc_samples: int | None = Field(
+        None,
         ge=1,
         le=100,
         title="Collection chips",
-        description="Fidelity of the collected surrogate data: programmed chips per drift time.",
+        description="Fidelity of the surrogate rows: programmed chips per drift time (empty: the "
+        "task's cheap fidelity).",
     )
     post_training: bool = Field(
         True,
@@ -321,6 +333,12 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     best_accuracy_1d: float | None = Field(
         None, description="Best verified accuracy after 1 day of drift, so far."
+    )
+    surrogate: dict | None = Field(
+        None,
+        description="The job's surrogate: the active loop's rounds (architectures verified at "
+        "the collection fidelity, what the model had predicted for them, its Kendall tau on "
+        "rows it had not seen) and, when done, its quality on the job's task and chip.",
     )
 
     @field_validator("error")

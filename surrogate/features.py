@@ -18,7 +18,8 @@ import numpy as np
 from simulator import HardwareConfig
 from simulator.cost import ENERGY_PER_MAC_J, MVM_LATENCY_S
 
-FEATURE_VERSION = 1
+# 2: the chip's own parameters (CHIP_NAMES) follow the architecture's features
+FEATURE_VERSION = 2
 MAX_MACRO_BLOCKS = 5
 STAGE_FIELDS = ("R", "B", "convblock", "widenfact")
 ENCODING_NAMES = (
@@ -48,6 +49,51 @@ DERIVED_NAMES = (
     "kernel_mean",
     "rows_per_tile",
 )
+# The chip as numbers, so that one model predicts for chips it has never seen.
+CHIP_NAMES = (
+    "device_pcm",
+    "device_rram",
+    "device_ideal",
+    "g_max",
+    "log2_tile_rows",
+    "log2_tile_cols",
+    "dac_bits",
+    "adc_bits",
+    "input_range",
+    "log10_out_bound",
+    "out_noise",
+    "prog_noise_scale",
+    "read_noise_scale",
+    "drift_scale",
+    "drift_compensation",
+    "column_scaling",
+)
+EXACT_BITS = 32  # an exact converter, as a resolution beyond any real one
+UNBOUNDED = 1e6  # no output bound, as a full scale beyond any real one
+
+
+def chip_features(hw: HardwareConfig) -> np.ndarray:
+    """The chip's parameters, in ``CHIP_NAMES`` order (exact converters, calibrated input
+    ranges and unbounded outputs as fixed sentinel values)."""
+    values = {
+        "device_pcm": hw.device == "pcm",
+        "device_rram": hw.device == "rram",
+        "device_ideal": hw.device == "ideal",
+        "g_max": hw.g_max,
+        "log2_tile_rows": np.log2(hw.tile_rows),
+        "log2_tile_cols": np.log2(hw.tile_cols),
+        "dac_bits": EXACT_BITS if hw.dac_bits is None else hw.dac_bits,
+        "adc_bits": EXACT_BITS if hw.adc_bits is None else hw.adc_bits,
+        "input_range": hw.input_range or 0.0,  # 0: calibrated per tile
+        "log10_out_bound": np.log10(UNBOUNDED if hw.out_bound is None else hw.out_bound),
+        "out_noise": hw.out_noise,
+        "prog_noise_scale": hw.prog_noise_scale,
+        "read_noise_scale": hw.read_noise_scale,
+        "drift_scale": hw.drift_scale,
+        "drift_compensation": hw.drift_compensation,
+        "column_scaling": hw.column_scaling,
+    }
+    return np.asarray([float(values[name]) for name in CHIP_NAMES])
 
 
 @dataclass
@@ -69,18 +115,21 @@ class _Totals:
 
 
 class FeatureExtractor:
-    """Features of architectures for one task shape and one chip."""
+    """Features of architectures for one task shape and one chip: the encoding, what the network
+    costs on the chip, and the chip's own parameters."""
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, hw: HardwareConfig) -> None:
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes = int(num_classes)
         self.hw = hw
-        self.names = (*ENCODING_NAMES, *DERIVED_NAMES)
+        self.names = (*ENCODING_NAMES, *DERIVED_NAMES, *CHIP_NAMES)
+        self._chip = chip_features(hw)
 
     def transform(self, encodings: np.ndarray) -> np.ndarray:
         """``[N, 22]`` encodings -> ``[N, len(names)]`` features."""
         e = np.asarray(encodings, dtype=np.float64)
-        return np.concatenate([e, self.derived(e)], axis=1)
+        chip = np.broadcast_to(self._chip, (len(e), len(self._chip)))
+        return np.concatenate([e, self.derived(e), chip], axis=1)
 
     def derived(self, e: np.ndarray) -> np.ndarray:
         n = len(e)

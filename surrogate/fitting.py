@@ -1,21 +1,23 @@
-"""Fit surrogates from stored samples and measure them on held-out architectures."""
+"""Rows to groups, pooled fits with in-domain weights, and held-out quality of one context."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simulator import HardwareConfig
-from surrogate.metrics import kendall_tau, ranking_report
-from surrogate.models import TARGETS, Surrogate, SurrogateParams
-from surrogate.store import SampleStore, read_jsonl
+from surrogate.context import Context
+from surrogate.metrics import kendall_tau, kendall_tau_top, ranking_report
+from surrogate.models import TARGETS, Group, Surrogate, SurrogateParams, feature_names, features
+from surrogate.store import read_jsonl
 
 MODELS_DIR = Path(__file__).parent / "models"
 DATA_DIR = Path(__file__).parent / "data"
-MIN_HOLDOUT_ROWS = 40
+SHIPPED_MODEL = MODELS_DIR / "pooled.json"
+MIN_HOLDOUT_ROWS = 20
 
 
 def arrays(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -29,85 +31,96 @@ def arrays(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.nda
         name: np.asarray([np.mean([r[name] for r in group]) for group in groups])
         for name in TARGETS
     }
-    return encodings, targets
+    return encodings.reshape(-1, 22), targets
 
 
-def holdout_report(
-    rows: Sequence[dict[str, Any]],
-    input_shape: Sequence[int],
-    num_classes: int,
-    hw: HardwareConfig,
+def group(context: Context, rows: Sequence[dict[str, Any]], weight: float = 1.0) -> Group:
+    """The rows of one context as a group (seeds averaged per architecture)."""
+    encodings, targets = arrays(rows)
+    return Group(context, encodings, targets, weight)
+
+
+def in_domain_weight(pooled: Sequence[Group], in_domain_rows: int) -> float:
+    """Row weight of a job's own rows: together as much as an average pooled context, and never
+    less than a pooled row (so a few new rows are heard among thousands)."""
+    if not pooled or in_domain_rows == 0:
+        return 1.0
+    average = np.mean([len(g.encodings) for g in pooled])
+    return float(max(1.0, average / in_domain_rows))
+
+
+def fit_pooled(
+    pooled: Sequence[Group], own: Group | None = None, params: SurrogateParams | None = None
+) -> Surrogate:
+    """A surrogate fitted on pooled groups and, weighted as in-domain, the ``own`` group."""
+    groups = list(pooled)
+    if own is not None and len(own.encodings):
+        own.weight = in_domain_weight(pooled, len(own.encodings))
+        groups.append(own)
+    return Surrogate(params or SurrogateParams()).fit(groups)
+
+
+def context_holdout(
+    pooled: Sequence[Group],
+    own: Group,
     fraction: float = 0.25,
     seed: int = 0,
     params: SurrogateParams | None = None,
-) -> dict[str, Any]:
-    """Fit on a seeded split, report ranking metrics on the held-out part, beside the Kendall
-    tau of a trivial predictor (parameter count) on the same split."""
-    encodings, targets = arrays(rows)
-    order = np.random.default_rng(seed).permutation(len(encodings))
-    n_test = max(2, round(fraction * len(encodings)))
+) -> dict[str, Any] | None:
+    """Quality on held-out architectures of one context: fit on the rest of ``own`` (in-domain)
+    and the pooled groups without the held-out architectures (on no chip, in no task), report
+    ranking metrics on the held-out part beside the Kendall tau of a trivial predictor
+    (parameter count). None with fewer than ``MIN_HOLDOUT_ROWS`` architectures."""
+    n = len(own.encodings)
+    if n < MIN_HOLDOUT_ROWS:
+        return None
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(2, round(fraction * n))
     test, train = order[:n_test], order[n_test:]
-    surrogate = Surrogate(
-        "holdout", tuple(input_shape), num_classes, hw, params or SurrogateParams()
+    held_out = {tuple(e) for e in own.encodings[test]}
+    rest = [without(g, held_out) for g in [*pooled, subset(own, train)]]
+    bound = fit_pooled(rest[:-1], rest[-1], params).bind(own.context)
+    return quality(bound, own.encodings[test], {k: v[test] for k, v in own.targets.items()})
+
+
+def subset(g: Group, index: np.ndarray) -> Group:
+    """The rows ``index`` of a group."""
+    return Group(
+        g.context, g.encodings[index], {k: v[index] for k, v in g.targets.items()}, g.weight
     )
-    surrogate.fit(encodings[train], {k: v[train] for k, v in targets.items()})
-    predicted = surrogate.predict(encodings[test])
-    truth = targets["accuracy_1d"][test]
-    log_params = surrogate.extractor.transform(encodings[test])[
-        :, surrogate.extractor.names.index("log_params")
-    ]
+
+
+def without(g: Group, encodings: set[tuple[float, ...]]) -> Group:
+    """A group without the rows of the given architectures."""
+    keep = np.asarray([tuple(e) not in encodings for e in g.encodings], dtype=bool)
+    return subset(g, np.flatnonzero(keep))
+
+
+def quality(bound, encodings: np.ndarray, targets: dict[str, np.ndarray]) -> dict[str, Any]:
+    """How a bound surrogate ranks measured architectures: Kendall tau overall and among the
+    better half, Spearman, top-k recall, mean absolute error, and parameter count's tau."""
+    predicted = bound.predict(encodings)
+    truth = np.asarray(targets["accuracy_1d"])
+    names = feature_names(bound.context)
+    log_params = features(bound.context, encodings)[:, names.index("log_params")]
     return {
-        "train": len(train),
-        "test": len(test),
+        "n": len(truth),
         "accuracy_1d": ranking_report(truth, predicted["accuracy_1d"]),
-        "rank_score": ranking_report(truth, predicted["rank_score"]),
+        "kendall_tau_better_half": kendall_tau_top(truth, predicted["accuracy_1d"]),
         "params_baseline_kendall_tau": kendall_tau(truth, log_params),
+        "params_baseline_better_half": kendall_tau_top(truth, log_params),
         "accuracy_1d_mae": float(np.mean(np.abs(truth - predicted["accuracy_1d"]))),
-        "avm_kendall_tau": kendall_tau(targets["avm"][test], predicted["avm"]),
-        "spread_1d_kendall_tau": kendall_tau(targets["spread_1d"][test], predicted["spread_1d"]),
+        "avm_kendall_tau": kendall_tau(targets["avm"], predicted["avm"]),
     }
 
 
-def fit_surrogate(
-    rows: Sequence[dict[str, Any]],
-    task: str,
-    input_shape: Sequence[int],
-    num_classes: int,
-    hw: HardwareConfig,
-    params: SurrogateParams | None = None,
-    holdout_seed: int = 0,
-) -> Surrogate:
-    """A surrogate fitted on all ``rows``; its metadata holds the held-out report of a split
-    (None with fewer than ``MIN_HOLDOUT_ROWS`` architectures: too few to judge)."""
-    encodings, targets = arrays(rows)
-    report = None
-    if len(encodings) >= MIN_HOLDOUT_ROWS:
-        report = holdout_report(
-            rows, input_shape, num_classes, hw, seed=holdout_seed, params=params
-        )
-    surrogate = Surrogate(task, tuple(input_shape), num_classes, hw, params or SurrogateParams())
-    surrogate.fit(encodings, targets)
-    surrogate.metadata["holdout"] = report
-    return surrogate
+@cache
+def shipped_rows() -> tuple[dict[str, Any], ...]:
+    """Every row of the data shipped with the package (all tasks, chips and fidelities)."""
+    paths = sorted([*DATA_DIR.glob("*.jsonl"), *DATA_DIR.glob("*.jsonl.gz")])
+    return tuple(row for path in paths for row in read_jsonl(path))
 
 
-def known_rows(store: SampleStore, task: str, hw: HardwareConfig) -> list[dict[str, Any]]:
-    """Every row known for a task on a chip: the database's (collected and job-verified) and
-    those of the data shipped for this chip, if any, that the database does not hold. Of every
-    fidelity: the caller picks the rows of one."""
-    rows = store.rows(task, hw.config_hash())
-    shipped = DATA_DIR / f"{task}-{hw.config_hash()}.jsonl"
-    if shipped.is_file():
-        stored = {(r["arch_id"], r["seed"], r["budget_hash"]) for r in rows}
-        rows += [
-            r
-            for r in read_jsonl(shipped)
-            if (r["arch_id"], r["seed"], r["budget_hash"]) not in stored
-        ]
-    return rows
-
-
-def shipped_surrogate(task: str, hw: HardwareConfig) -> Surrogate | None:
-    """The surrogate shipped with the package for this task and chip, if there is one."""
-    path = MODELS_DIR / f"{task}-{hw.config_hash()}.json"
-    return Surrogate.load(path, task, hw) if path.is_file() else None
+def shipped_surrogate() -> Surrogate | None:
+    """The pooled surrogate shipped with the package, if there is one."""
+    return Surrogate.load(SHIPPED_MODEL) if SHIPPED_MODEL.is_file() else None

@@ -6,6 +6,7 @@ exported to / imported from JSON lines, the format of the data files shipped wit
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,10 +160,22 @@ class SampleStore:
         with Session(self.engine) as session:
             return [{k: getattr(s, k) for k in FIELDS} for s in session.scalars(query)]
 
+    def all_rows(self) -> list[dict[str, Any]]:
+        """Every sample of every task and chip, oldest first."""
+        with Session(self.engine) as session:
+            query = select(SurrogateSample).order_by(SurrogateSample.id)
+            return [{k: getattr(s, k) for k in FIELDS} for s in session.scalars(query)]
+
     def export_jsonl(self, path: Path, task: str, hardware_hash: str) -> int:
+        """Write a task's rows on a chip as JSON lines (gzip-compressed when ``path`` ends in
+        ``.gz``)."""
         rows = self.rows(task, hardware_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        if path.suffix == ".gz":
+            path.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            path.write_text(text)
         return len(rows)
 
     def import_jsonl(self, path: Path) -> int:
@@ -171,7 +184,9 @@ class SampleStore:
 
 
 def read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
-    with Path(path).open() as file:
+    """The rows of a JSON-lines file (gzip-compressed when its name ends in ``.gz``)."""
+    path = Path(path)
+    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as file:
         for number, line in enumerate(file, 1):
             if line.strip():
                 try:

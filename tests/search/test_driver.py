@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from search.driver import (
@@ -19,8 +18,7 @@ from search.driver import (
 )
 from search.space import SearchSpace
 from simulator import HardwareConfig
-from surrogate.features import FeatureExtractor
-from surrogate.models import Surrogate, SurrogateParams
+from tests import synthetic
 
 HW = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
 SPACE = SearchSpace.tiny()
@@ -29,18 +27,11 @@ SPACE = SearchSpace.tiny()
 @pytest.fixture(scope="module")
 def surrogate(tmp_path_factory):
     """A surrogate of a synthetic accuracy that grows with size and saturates."""
-    rng = np.random.default_rng(0)
-    encodings = SearchSpace.encode_many([SPACE.sample(rng) for _ in range(200)])
-    extractor = FeatureExtractor((1, 8, 8), 10, HW)
-    size = extractor.transform(encodings)[:, extractor.names.index("log_params")]
-    accuracy = 1 - np.exp(-(size - 2))
-    targets = {"accuracy_1d": accuracy, "avm": 0.01 * size, "spread_1d": 0.01 * size}
-    fitted = Surrogate("digits", (1, 8, 8), 10, HW, SurrogateParams(n_estimators=60, ensemble=2))
-    fitted.fit(encodings, targets)
+    bound = synthetic.bound(200)
     path = tmp_path_factory.mktemp("surrogate") / "model.json"
-    fitted.save(path)
-    fitted.path = path
-    return fitted
+    bound.surrogate.save(path)
+    bound.path = path
+    return bound
 
 
 def test_no_infeasible_candidate_is_returned(surrogate):
@@ -95,7 +86,8 @@ def test_a_killed_search_resumes_with_its_trials_kept(surrogate, tmp_path):
         from search.driver import SearchConfig, Constraints, TrialJournal, run_search
         from search.space import SearchSpace
         from surrogate.models import Surrogate
-        surrogate = Surrogate.load({str(surrogate.path)!r})
+        from tests import synthetic
+        surrogate = Surrogate.load({str(surrogate.path)!r}).bind(synthetic.context())
         config = SearchConfig(trials=200, population=20, constraints=Constraints(max_tiles=30))
         def crash(done, total):
             if done >= 100:

@@ -10,12 +10,13 @@ import torch
 from search.baselines import RESNET8
 from search.collect import CHEAP_BUDGET, budget_hash, collection_budget, result_row
 from search.fidelity import Fidelity, balanced_subset, task_at
-from search.pipeline import fidelity_rows, refit_surrogate, surrogate_path
 from search.space import ArchConfig, SearchSpace
+from search.surrogates import SHIPPED_PROFILES, ProfileBook, SurrogateSource, by_context
 from search.tasks import load_task, make_task
 from search.training import TrainConfig
 from search.verify import Budget, VerificationResult, verify
 from simulator import HardwareConfig
+from surrogate.context import Context, TaskProfile
 from surrogate.store import SampleStore
 
 HW = HardwareConfig.preset("pcm", tile_rows=128, tile_cols=128)  # no shipped data
@@ -151,17 +152,28 @@ def test_rows_of_different_fidelities_are_kept_apart(tmp_path):
     for cfg in configs[12:]:  # job verifications at the final fidelity
         assert store.add(result_row(_result(cfg, final, 0.99), final, "search"))
     assert store.add(result_row(_result(configs[0], final, 0.99), final, "search"))  # same arch
-    rows = store.rows("digits", HW.config_hash())
-    assert len(rows) == 25
-    assert len(fidelity_rows(rows, cheap.fidelity)) == 12
-    assert len(fidelity_rows(rows, final.fidelity)) == 13
-    refitted = refit_surrogate("digits", HW, store, tmp_path / "models", cheap.fidelity)
-    assert refitted.metadata["n_samples"] == 12
-    assert refitted.metadata["fidelity"] == cheap.fidelity.model_dump()
-    assert surrogate_path(tmp_path / "models", "digits", HW, cheap.fidelity).is_file()
-    predicted = refitted.score(SearchSpace.encode_many(configs[:12]))
+    contexts = by_context(store.all_rows())
+    cheap_key = ("digits", HW.config_hash(), cheap.fidelity.tag())
+    final_key = ("digits", HW.config_hash(), final.fidelity.tag())
+    assert {k: len(v) for k, v in contexts.items()} == {cheap_key: 12, final_key: 13}
+    book = json.loads(SHIPPED_PROFILES.read_text())  # profiles known, not probed here
+    for budget, probe, examples in ((cheap, 0.4, 200), (final, 0.9, 1258)):
+        profile = TaskProfile(
+            "digits", (1, 8, 8), 10, examples, budget.train.epochs, probe, budget.fidelity.tag()
+        )
+        book[ProfileBook.key("digits", budget.fidelity.tag())] = profile.to_dict()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "profiles.json").write_text(json.dumps(book))
+    source = SurrogateSource(store, tmp_path / "models")
+    at_cheap = Context(source.profiles.get("digits", cheap.fidelity.tag()), HW)
+    pooled, own = source.groups(at_cheap)
+    assert len(own.encodings) == 12
+    at_final = [g for g in pooled if g.context.task.fidelity == final.fidelity.tag()]
+    assert len(at_final) == 1 and len(at_final[0].encodings) == 13  # a context of its own
+    bound = source.fitted(at_cheap)
+    assert bound.in_domain_rows == 12
+    assert bound.surrogate.rows_of(at_final[0].context) == 13
+    predicted = bound.score(SearchSpace.encode_many(configs[:12]))
     assert predicted.max() < 0.7  # the 0.99s of the other fidelity never reached it
-    assert refitted.score(SearchSpace.encode_many([RESNET8]))[0] < 0.7
-    other = refit_surrogate("digits", HW, store, tmp_path / "models", final.fidelity)
-    assert other.metadata["n_samples"] == 13  # architectures; its own file beside the first
-    assert len(list((tmp_path / "models").iterdir())) == 2
+    assert bound.score(SearchSpace.encode_many([RESNET8]))[0] < 0.7
+    assert source.fitted(at_cheap).surrogate.metadata == bound.surrogate.metadata  # kept

@@ -1,19 +1,17 @@
-"""The pipeline: surrogate on demand, search, verification of a diverse top-K, baselines."""
+"""The pipeline: search, verification of a diverse top-K, baselines."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from search.driver import Constraints, SearchConfig
-from search.pipeline import ensure_surrogate, search_and_verify, surrogate_path
+from search.pipeline import search_and_verify
 from search.space import SearchSpace
 from search.training import TrainConfig
 from search.verify import Budget
 from simulator import HardwareConfig
-from surrogate.features import FeatureExtractor
-from surrogate.models import Surrogate, SurrogateParams
 from surrogate.store import SampleStore
+from tests import synthetic
 
 HW = HardwareConfig.preset("pcm", tile_rows=128, tile_cols=128)  # no shipped surrogate
 TINY = Budget(train=TrainConfig(epochs=1), mc_samples=2, times=(1.0, 86400.0, 2592000.0))
@@ -21,13 +19,7 @@ TINY = Budget(train=TrainConfig(epochs=1), mc_samples=2, times=(1.0, 86400.0, 25
 
 @pytest.fixture(scope="module")
 def surrogate():
-    rng = np.random.default_rng(0)
-    encodings = SearchSpace.encode_many([SearchSpace.tiny().sample(rng) for _ in range(100)])
-    size = FeatureExtractor((1, 8, 8), 10, HW).transform(encodings)[:, 23]  # log_params
-    targets = {"accuracy_1d": 1 - np.exp(-(size - 2)), "avm": 0 * size, "spread_1d": 0 * size}
-    return Surrogate("digits", (1, 8, 8), 10, HW, SurrogateParams(n_estimators=40, ensemble=2)).fit(
-        encodings, targets
-    )
+    return synthetic.bound(100, ctx=synthetic.context(HW))
 
 
 def test_search_verify_and_baselines(surrogate, tmp_path):
@@ -77,33 +69,3 @@ def test_resnet8_outside_the_budget_is_not_verified(surrogate):
             baselines=("resnet8",),
         )
     assert result.baselines["resnet8"] == []
-
-
-def test_surrogate_is_collected_and_fitted_when_missing(tmp_path):
-    store = SampleStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    with ThreadPoolExecutor(2) as executor:
-        fitted = ensure_surrogate(
-            "digits",
-            HW,
-            SearchSpace.tiny(),
-            store,
-            tmp_path / "models",
-            executor,
-            n_collect=12,
-            max_tiles=8,
-            budget=TINY,
-        )
-    assert fitted.metadata["n_samples"] == 12
-    assert surrogate_path(tmp_path / "models", "digits", HW, TINY.fidelity).is_file()
-    with ThreadPoolExecutor(1) as executor:
-        again = ensure_surrogate(
-            "digits",
-            HW,
-            SearchSpace.tiny(),
-            store,
-            tmp_path / "models",
-            executor,
-            n_collect=12,
-            budget=TINY,
-        )
-    assert again.metadata["fitted_at"] == fitted.metadata["fitted_at"]  # loaded, not refitted

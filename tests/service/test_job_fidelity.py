@@ -1,14 +1,11 @@
-"""A job's budget names the fidelity of its verification and of the surrogate data it collects;
-both are recorded (candidate, API, surrogate rows) and never fitted together."""
-
-import json
+"""A job's budget names the fidelity of its verification and of the surrogate rows its active
+loop verifies; both are recorded (candidate, API, surrogate rows) and are contexts apart."""
 
 import pytest
 from sqlalchemy import select
 
-from search.collect import CHEAP_BUDGET, collection_budget
+from search.collect import CHEAP_BUDGET, task_collection_budget
 from search.fidelity import Fidelity
-from search.pipeline import surrogate_path
 from service.models import Candidate
 from service.schemas import BudgetSpec
 from simulator import HardwareConfig
@@ -24,7 +21,8 @@ BUDGET = {
     "train_examples": 200,
     "test_examples": 100,
     "post_training": False,
-    "collect_architectures": 10,
+    "collect_architectures": 4,
+    "collect_batch": 2,
     "collect_train_examples": 100,
     "collect_test_examples": 50,
     "collect_epochs": 1,
@@ -39,33 +37,33 @@ def service(tmp_path):
         yield client
 
 
-def test_a_job_records_its_fidelities_and_keeps_their_rows_apart(service):
+def test_a_job_on_a_new_chip_runs_its_loop_and_records_both_fidelities(service):
     submitted = service.post("/v1/jobs", json=JOB)
     assert submitted.status_code == 202, submitted.text
-    job = submitted.json()
+    job_id = submitted.json()["id"]
     assert service.runner.run_once() is True
-    assert service.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
+    job = service.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job["error"]
     final = {"train_examples": 200, "test_examples": 100, "epochs": 1, "mc_samples": 2}
-    (verified,) = [
-        c for c in service.get(f"/v1/jobs/{job['id']}/candidates").json() if c["verified"]
-    ]
-    assert verified["fidelity"] == final
+    verified = [c for c in service.get(f"/v1/jobs/{job_id}/candidates").json() if c["verified"]]
+    assert verified and all(c["fidelity"] == final for c in verified)
     with service.database.session() as session:
-        stored = session.scalars(select(Candidate).where(Candidate.verified.is_not(None))).one()
-        assert stored.fidelity == final
+        stored = session.scalars(select(Candidate).where(Candidate.verified.is_not(None))).all()
+        assert all(c.fidelity == final for c in stored)
     hw = HardwareConfig.preset("pcm", tile_rows=128, tile_cols=128)
     rows = SampleStore(service.database.engine).rows("digits", hw.config_hash())
-    collected = [r for r in rows if r["source"] == "collect"]
-    assert len(collected) == 10 and len(rows) == 11
-    assert {(r["budget"]["train_examples"], r["budget"]["test_examples"]) for r in collected} == {
+    looped = [r for r in rows if r["source"] == f"job:{job_id}"]
+    assert len(looped) == 4 and len({r["arch_id"] for r in looped}) == 4
+    assert {(r["budget"]["train_examples"], r["budget"]["test_examples"]) for r in looped} == {
         (100, 50)
     }
-    assert [r["budget"]["train_examples"] for r in rows if r["source"] == "search"] == [200]
-    cheap = Fidelity(train_examples=100, test_examples=50, epochs=1, mc_samples=1)
-    path = surrogate_path(service.settings.data_dir / "surrogates", "digits", hw, cheap)
-    refitted = json.loads(path.read_text())["metadata"]
-    assert refitted["n_samples"] == 10  # the job's verification at another fidelity stayed out
-    assert refitted["fidelity"] == cheap.model_dump()
+    assert {r["budget"]["train_examples"] for r in rows if r["source"] == "search"} == {200}
+    record = job["surrogate"]
+    assert [r["number"] for r in record["rounds"]] == [1, 2]
+    assert record["rounds"][-1]["prospective_tau"] is not None
+    quality = record["quality"]
+    assert quality["in_domain_rows"] == 4  # the job's own rows, never its final verifications
+    assert quality["context"].startswith("digits/train100-test50-e1-mc1@")
 
 
 @pytest.mark.parametrize(
@@ -76,7 +74,8 @@ def test_a_job_records_its_fidelities_and_keeps_their_rows_apart(service):
         ({"collect_train_examples": -1}, "collect_train_examples"),
         ({"collect_epochs": 0}, "collect_epochs"),
         ({"collect_mc_samples": 1000}, "collect_mc_samples"),
-        ({"collect_architectures": 3}, "collect_architectures"),
+        ({"collect_architectures": -1}, "collect_architectures"),
+        ({"collect_batch": 0}, "collect_batch"),
     ],
 )
 def test_bad_fidelities_are_refused_naming_the_field(service, change, field):
@@ -85,13 +84,15 @@ def test_bad_fidelities_are_refused_naming_the_field(service, change, field):
     assert any(field in error["loc"] for error in response.json()["detail"])
 
 
-def test_by_default_jobs_verify_on_whole_splits_and_collect_at_the_cheap_budget():
+def test_by_default_jobs_verify_on_whole_splits_and_collect_at_the_tasks_cheap_fidelity():
     spec = BudgetSpec()
     assert spec.train_examples is None and spec.test_examples is None
-    collection = collection_budget(
+    given = (
         spec.collect_train_examples,
         spec.collect_test_examples,
         spec.collect_epochs,
         spec.collect_mc_samples,
     )
-    assert collection == CHEAP_BUDGET
+    assert task_collection_budget("digits", *given) == CHEAP_BUDGET
+    fashion = task_collection_budget("fashion-mnist", *given).fidelity
+    assert fashion == Fidelity(train_examples=6000, test_examples=2000, epochs=3, mc_samples=2)

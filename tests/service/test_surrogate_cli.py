@@ -1,4 +1,5 @@
-"""`xbarnas surrogate fit|eval` on a small JSON-lines file of synthetic samples."""
+"""`xbarnas surrogate fit|eval|collect`: fits on a small JSON-lines file of synthetic samples,
+collection of a few real ones on more than one chip."""
 
 import json
 
@@ -13,14 +14,14 @@ from simulator import HardwareConfig
 HW = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
 
 
-def _write_rows(path, n=40):
+def _write_rows(path, n=40, task="digits"):
     rng = np.random.default_rng(0)
     with path.open("w") as file:
         for i in range(n):
             cfg = SearchSpace.tiny().sample(rng)
             accuracy = 0.5 + 0.4 * cfg.out_channel0 / 32 + 0.01 * rng.normal()
             row = {
-                "task": "digits",
+                "task": task,
                 "hardware_hash": HW.config_hash(),
                 "hardware": HW.model_dump(mode="json"),
                 "arch_id": cfg.id,
@@ -45,35 +46,30 @@ def test_fit_then_eval(tmp_path):
     data = tmp_path / "rows.jsonl"
     _write_rows(data)
     model = tmp_path / "model.json"
+    profiles = ["--profiles", str(tmp_path / "profiles.json")]  # the package's file untouched
     runner = CliRunner()
-    fitted = runner.invoke(app, ["surrogate", "fit", "--data", str(data), "--out", str(model)])
+    fitted = runner.invoke(
+        app, ["surrogate", "fit", "--data", str(data), "--out", str(model), *profiles]
+    )
     assert fitted.exit_code == 0, fitted.output
-    assert "params_baseline_kendall_tau" in fitted.output and model.is_file()
+    assert "digits/trainall-testall-e6-mc8@" in fitted.output and "held out 10" in fitted.output
+    assert model.is_file()
     evaluated = runner.invoke(
-        app, ["surrogate", "eval", "--model", str(model), "--data", str(data)]
+        app, ["surrogate", "eval", "--model", str(model), "--data", str(data), *profiles]
     )
     assert evaluated.exit_code == 0, evaluated.output
-    report = json.loads(evaluated.output)
-    assert report["accuracy_1d"]["kendall_tau"] > 0.5 and report["accuracy_1d"]["n"] == 40
+    (report,) = json.loads(evaluated.output).values()
+    assert report["accuracy_1d"]["kendall_tau"] > 0.5 and report["n"] == 40
 
 
-def test_fit_without_samples_for_the_chip_is_refused(tmp_path):
+def test_fit_without_rows_of_a_known_task_is_refused(tmp_path):
     data = tmp_path / "rows.jsonl"
-    _write_rows(data, n=12)
+    _write_rows(data, n=12, task="dataset-0123")  # an upload whose profile was never measured
     result = CliRunner().invoke(
         app,
-        [
-            "surrogate",
-            "fit",
-            "--data",
-            str(data),
-            "--tile-rows",
-            "512",
-            "--out",
-            str(tmp_path / "m.json"),
-        ],
+        ["surrogate", "fit", "--data", str(data), "--out", str(tmp_path / "m.json")],
     )
-    assert result.exit_code != 0 and "no samples" in result.output
+    assert result.exit_code != 0 and "known profile" in result.output
 
 
 def test_collect_measures_each_network_on_more_chips(tmp_path):

@@ -6,7 +6,14 @@ import pytest
 from search.model import build_model
 from search.space import SearchSpace
 from simulator import HardwareConfig, cost
-from surrogate.features import ENCODING_NAMES, FeatureExtractor
+from surrogate.features import (
+    CHIP_NAMES,
+    ENCODING_NAMES,
+    EXACT_BITS,
+    UNBOUNDED,
+    FeatureExtractor,
+    chip_features,
+)
 
 
 class Shape:
@@ -56,3 +63,22 @@ def test_feature_matrix_shape_and_names():
     features = extractor.transform(encodings)
     assert features.shape == (5, len(extractor.names)) and np.isfinite(features).all()
     assert extractor.names[:22] == ENCODING_NAMES
+
+
+def test_chip_parameters_are_features_of_unseen_chips():
+    held_out = HardwareConfig.preset("rram", tile_rows=128, tile_cols=128, adc_bits=6)
+    exact = HardwareConfig.preset("ideal")
+    encodings = SearchSpace.encode_many([SearchSpace.tiny().sample(np.random.default_rng(0))])
+    features = {}
+    for name, hw in (("held_out", held_out), ("exact", exact)):
+        extractor = FeatureExtractor((1, 8, 8), 10, hw)
+        assert extractor.names[-len(CHIP_NAMES) :] == CHIP_NAMES
+        features[name] = dict(zip(extractor.names, extractor.transform(encodings)[0], strict=True))
+    chip = features["held_out"]
+    assert (chip["device_rram"], chip["device_pcm"], chip["g_max"]) == (1, 0, 40)
+    assert (chip["log2_tile_rows"], chip["adc_bits"], chip["dac_bits"]) == (7, 6, 8)
+    assert chip["drift_compensation"] == 1 and chip["input_range"] == 0  # calibrated
+    ideal = features["exact"]
+    assert ideal["adc_bits"] == ideal["dac_bits"] == EXACT_BITS  # no converters
+    assert ideal["log10_out_bound"] == np.log10(UNBOUNDED) and ideal["out_noise"] == 0
+    assert not np.array_equal(chip_features(held_out), chip_features(exact))

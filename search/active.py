@@ -1,0 +1,202 @@
+"""The active loop: search with the best model there is, verify a small batch chosen for both
+promise and uncertainty at the cheap (collection) fidelity, refit with those rows weighted as
+in-domain, and repeat until the job's budget of cheap rows is spent.
+
+It replaces collect-then-search where the pooled surrogate already knows other chips and tasks:
+the first round starts from the pooled model at once, and each round's rows go where the
+search is about to choose. Rows are stored as each verification ends, so a loop killed
+mid-round resumes with what it has: nothing verified is lost or verified twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from search.driver import Candidate, SearchConfig, SearchResult, run_search
+from search.pipeline import PhaseClock, Progress, verify_candidates
+from search.space import SearchSpace
+from search.surrogates import SurrogateSource
+from search.verify import Budget
+from surrogate.context import Context
+from surrogate.metrics import kendall_tau, kendall_tau_top
+from surrogate.models import BoundSurrogate
+
+MIN_TAU_ROWS = 4  # fewer prospective rows than this: no rank correlation reported
+# A context with this many rows of its own is known well enough: its jobs search at once.
+ENOUGH_ROWS = 100
+
+
+@dataclass
+class Round:
+    """One round of the loop: what it verified, and how well the model that chose the batch had
+    predicted it (before the rows were measured)."""
+
+    number: int
+    in_domain_rows: int  # the context's own rows after the round
+    architectures: list[str]
+    predicted: list[float]
+    measured: list[float]
+    seconds: float
+    prospective_tau: float | None = None  # over every round so far
+    prospective_tau_better_half: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoopState:
+    """The rounds so far (from the job's record when it resumes)."""
+
+    rounds: list[Round] = field(default_factory=list)
+
+    def prospective(self) -> tuple[np.ndarray, np.ndarray]:
+        predicted = [p for r in self.rounds for p in r.predicted]
+        measured = [m for r in self.rounds for m in r.measured]
+        return np.asarray(predicted), np.asarray(measured)
+
+    @classmethod
+    def from_dicts(cls, rounds: list[dict[str, Any]]) -> LoopState:
+        return cls([Round(**r) for r in rounds])
+
+
+def choose_batch(
+    candidates: list[Candidate], k: int, measured: set[str], beta: float = 1.0
+) -> list[Candidate]:
+    """The ``k`` feasible candidates not measured yet with the highest upper confidence bound
+    (predicted accuracy + ``beta`` x its uncertainty): promise and uncertainty both count."""
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.feasible and c.config.id not in measured:
+            unique.setdefault(c.config.id, c)
+
+    def bound(c: Candidate) -> float:
+        return c.predicted["accuracy_1d"] + beta * c.predicted["accuracy_1d_std"]
+
+    return sorted(unique.values(), key=bound, reverse=True)[:k]
+
+
+def active_rounds(
+    task_name: str,
+    context: Context,
+    space: SearchSpace,
+    config: SearchConfig,
+    source: SurrogateSource,
+    collection: Budget,
+    executor: Executor,
+    rows: int,
+    batch_size: int,
+    label: str,
+    state: LoopState | None = None,
+    progress: Progress | None = None,
+    on_round: Callable[[Round], None] | None = None,
+    on_first_search: Callable[[SearchResult], None] | None = None,
+) -> BoundSurrogate:
+    """Verify ``rows`` architectures in rounds of ``batch_size`` at the ``collection`` fidelity
+    (stored as surrogate rows with source ``label``), refitting in between; returns the model
+    fitted on all of them. Rows already stored with ``label`` count (a loop killed mid-round
+    resumes with them); ``state`` holds the rounds recorded before;
+    ``on_first_search`` sees the first search's result (e.g. to verify its best at once)."""
+    state = state or LoopState()
+    clock = PhaseClock("round", progress)
+    bound = source.fitted(context)
+    verified = len(_measured(source, context, label))  # after a kill: stored rows count
+    while verified < rows:
+        start = time.perf_counter()
+        number, left = len(state.rounds) + 1, -(-(rows - verified) // batch_size)
+        clock.phase = f"round {number}/{number - 1 + left}"
+        clock(verified, rows)
+        round_config = config.model_copy(update={"seed": config.seed + len(state.rounds)})
+        searched = run_search(space, bound, round_config)
+        if on_first_search is not None:
+            on_first_search(searched)
+            on_first_search = None
+        batch = choose_batch(
+            searched.candidates, min(batch_size, rows - verified), _measured(source, context)
+        )
+        if not batch:
+            break  # every feasible candidate the search found is measured already
+        results = verify_candidates(
+            [c.config for c in batch],
+            task_name,
+            context.hw,
+            collection,
+            executor,
+            source.store,
+            label,
+            phase=clock.phase,
+            progress=lambda phase, done, total, eta, before=verified: clock(before + done, rows),
+        )
+        verified += len(results)
+        bound = source.fitted(context)
+        state.rounds.append(
+            Round(
+                number=number,
+                in_domain_rows=bound.in_domain_rows,
+                architectures=[c.config.id for c in batch],
+                predicted=[c.predicted["accuracy_1d"] for c in batch],
+                measured=[r.accuracy_1d for r in results],
+                seconds=time.perf_counter() - start,
+            )
+        )
+        predicted, truth = state.prospective()
+        if len(truth) >= MIN_TAU_ROWS:
+            state.rounds[-1].prospective_tau = kendall_tau(truth, predicted)
+            state.rounds[-1].prospective_tau_better_half = kendall_tau_top(truth, predicted)
+        if on_round:
+            on_round(state.rounds[-1])
+    clock(rows, rows)
+    return bound
+
+
+def _measured(source: SurrogateSource, context: Context, label: str | None = None) -> set[str]:
+    """The architectures the context has rows of (of one source, with ``label``)."""
+    key = (context.task.name, context.hw.config_hash(), context.task.fidelity)
+    rows = source.rows().get(key, [])
+    return {r["arch_id"] for r in rows if label is None or r["source"] == label}
+
+
+def prepare_surrogate(
+    task_name: str,
+    context: Context,
+    space: SearchSpace,
+    config: SearchConfig,
+    source: SurrogateSource,
+    collection: Budget,
+    executor: Executor,
+    rows: int,
+    batch_size: int,
+    label: str,
+    state: LoopState | None = None,
+    progress: Progress | None = None,
+    on_round: Callable[[Round], None] | None = None,
+    on_first_search: Callable[[SearchResult], None] | None = None,
+) -> BoundSurrogate:
+    """The model a search in ``context`` uses: the pooled model fitted for it, at once when the
+    context has ``ENOUGH_ROWS`` rows of its own, else after an active loop of ``rows`` cheap
+    verifications (see :func:`active_rounds`)."""
+    bound = source.fitted(context)
+    if bound.in_domain_rows >= ENOUGH_ROWS or rows == 0:
+        return bound
+    return active_rounds(
+        task_name,
+        context,
+        space,
+        config,
+        source,
+        collection,
+        executor,
+        rows,
+        batch_size,
+        label,
+        state,
+        progress,
+        on_round,
+        on_first_search,
+    )

@@ -1,0 +1,141 @@
+"""A whole search job: the surrogate of its context (active loop where it knows too little), the
+search, and the verification of its top-K at the job's fidelity. ``xbarnas serve``'s runner and
+``xbarnas search`` both run this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+from search.active import LoopState, Round, prepare_surrogate
+from search.collect import result_row, submit_verification
+from search.driver import Candidate, SearchConfig, SearchResult, TrialJournal
+from search.pipeline import PipelineResult, Progress, Verified, search_and_verify
+from search.space import SearchSpace
+from search.surrogates import SurrogateSource
+from search.tasks import Task
+from search.verify import Budget, VerificationResult
+from simulator import HardwareConfig
+from surrogate.fitting import context_holdout, quality
+from surrogate.models import BoundSurrogate
+
+
+@dataclass(frozen=True)
+class LoopBudget:
+    """What a job may spend on its surrogate: cheap rows at the collection fidelity."""
+
+    collection: Budget
+    rows: int
+    batch_size: int
+
+
+@dataclass
+class JobHooks:
+    """What a caller sees of a running job (each optional)."""
+
+    progress: Progress | None = None
+    on_round: Callable[[Round], None] | None = None
+    on_searched: Callable[[SearchResult], None] | None = None
+    on_verified: Callable[[Candidate, VerificationResult], None] | None = None
+
+
+def run_job(
+    task_name: str,
+    task: Task,
+    hw: HardwareConfig,
+    space: SearchSpace,
+    config: SearchConfig,
+    budget: Budget,
+    top_k: int,
+    loop: LoopBudget,
+    source: SurrogateSource,
+    executor: Executor,
+    label: str,
+    hooks: JobHooks | None = None,
+    state: LoopState | None = None,
+    done: dict[str, VerificationResult] | None = None,
+    journal: TrialJournal | None = None,
+    baselines: tuple[str, ...] = (),
+    store_verified: bool = True,
+) -> tuple[PipelineResult, BoundSurrogate]:
+    """Run a job; ``label`` marks the surrogate rows its loop verifies. Resuming: ``state``
+    holds its earlier rounds, ``done`` its verified candidates. Where the loop runs, the best
+    candidate of its first search is verified at the job's fidelity at once, beside the loop."""
+    hooks = hooks or JobHooks()
+    done = dict(done or {})
+    if hooks.progress:
+        hooks.progress("surrogate", 0, 1, None)
+    context = source.context(task, hw, loop.collection.fidelity)
+    early: list[tuple[Candidate, Future]] = []
+
+    def verify_first(searched: SearchResult) -> None:
+        feasible = [c for c in searched.candidates if c.feasible and c.config.id not in done]
+        if feasible:
+            best = max(feasible, key=lambda c: c.predicted["accuracy_1d"])
+            future = submit_verification(executor, best.config, task_name, None, hw, budget)
+            if hooks.on_verified:
+                future.add_done_callback(lambda f: _report(f, best, hooks.on_verified))
+            early.append((best, future))
+
+    bound = prepare_surrogate(
+        task_name,
+        context,
+        space,
+        config,
+        source,
+        loop.collection,
+        executor,
+        loop.rows,
+        loop.batch_size,
+        label,
+        state,
+        hooks.progress,
+        hooks.on_round,
+        verify_first if top_k and not done else None,
+    )
+    for candidate, future in early:
+        (first,) = future.result()
+        done[candidate.config.id] = VerificationResult.from_dict(first)
+        if store_verified:
+            source.store.add(result_row(done[candidate.config.id], budget, "search"))
+    result = search_and_verify(
+        task_name,
+        hw,
+        space,
+        bound,
+        config,
+        budget,
+        top_k,
+        executor,
+        source.store if store_verified else None,
+        journal,
+        baselines,
+        hooks.progress,
+        done,
+        hooks.on_verified,
+        hooks.on_searched,
+    )
+    chosen = {v.result.arch_id for v in result.verified}
+    result.verified += [
+        Verified(c, done[c.config.id]) for c, _ in early if c.config.id not in chosen
+    ]
+    return result, bound
+
+
+def surrogate_quality(source: SurrogateSource, bound: BoundSurrogate) -> dict[str, Any]:
+    """How well the job's surrogate ranks its own context: held out of a fit (with enough rows
+    of the context), with the number of in-domain rows it was fitted on."""
+    pooled, own = source.groups(bound.context)
+    report: dict[str, Any] = {"in_domain_rows": bound.in_domain_rows, "context": bound.context.key}
+    if own is not None:
+        report["held_out"] = context_holdout(pooled, own)
+        report["in_sample"] = quality(bound, own.encodings, own.targets)
+    return report
+
+
+def _report(future: Future, candidate: Candidate, on_verified) -> None:
+    if not future.cancelled() and future.exception() is None:
+        (first,) = future.result()
+        on_verified(candidate, VerificationResult.from_dict(first))

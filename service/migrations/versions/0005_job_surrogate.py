@@ -1,0 +1,24 @@
+"""Jobs keep their surrogate's record: the active loop's rounds and the model's quality.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-03 19:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("surrogate", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("surrogate")
