@@ -244,24 +244,12 @@ def _hardware(preset: str, tile_rows: int, tile_cols: int):
 
 
 def _chip(spec: str):
-    """A chip from ``PRESET[:ROWSxCOLS][,FIELD=VALUE...]``, e.g. ``rram:128x128,adc_bits=6``
-    (``none`` for a field's None: an exact converter, no bound)."""
-    from pydantic import ValidationError
-
+    """A chip from ``PRESET[:ROWSxCOLS][,FIELD=VALUE...]`` (see ``HardwareConfig.from_spec``)."""
     from simulator import HardwareConfig
 
-    head, *settings = spec.split(",")
-    preset, _, tiles = head.partition(":")
-    fields: dict[str, object] = {}
     try:
-        if tiles:
-            rows, cols = tiles.lower().split("x")
-            fields.update(tile_rows=int(rows), tile_cols=int(cols))
-        for setting in settings:
-            name, value = setting.split("=")
-            fields[name.strip()] = None if value.strip().lower() == "none" else value.strip()
-        return HardwareConfig.preset(preset, **fields)
-    except (ValueError, ValidationError) as error:
+        return HardwareConfig.from_spec(spec)
+    except ValueError as error:  # pydantic's ValidationError too
         raise typer.BadParameter(f"{spec!r}: {error}") from error
 
 

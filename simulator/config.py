@@ -64,6 +64,26 @@ class HardwareConfig(BaseModel):
             ) from None
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def from_spec(cls, spec: str) -> HardwareConfig:
+        """A chip from ``PRESET[:ROWSxCOLS][,FIELD=VALUE...]``, e.g. ``rram:128x128,adc_bits=6``
+        (``none`` for a field's None: an exact converter, no bound); ValueError naming what is
+        wrong."""
+        head, *settings = spec.split(",")
+        preset, _, tiles = head.partition(":")
+        fields: dict[str, Any] = {}
+        if tiles:
+            rows, _, cols = tiles.lower().partition("x")
+            if not (rows.isdigit() and cols.isdigit()):
+                raise ValueError(f"{spec!r}: tiles must be ROWSxCOLS, e.g. 256x256")
+            fields.update(tile_rows=int(rows), tile_cols=int(cols))
+        for setting in settings:
+            name, equals, value = setting.partition("=")
+            if not equals:
+                raise ValueError(f"{spec!r}: {setting!r} is not FIELD=VALUE")
+            fields[name.strip()] = None if value.strip().lower() == "none" else value.strip()
+        return cls.preset(preset, **fields)
+
     def config_hash(self) -> str:
         """A short stable hash of the configuration (for caching results per hardware)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

@@ -61,3 +61,23 @@ def test_unknown_field_is_refused():
 def test_hwa_training_validates():
     with pytest.raises(ValidationError, match="drop_connect"):
         HWATraining(drop_connect=1.5)
+
+
+def test_a_chip_from_its_spec():
+    chip = HardwareConfig.from_spec("rram:128x128,adc_bits=6,drift_compensation=false")
+    expected = HardwareConfig.preset(
+        "rram", tile_rows=128, tile_cols=128, adc_bits=6, drift_compensation=False
+    )
+    assert chip == expected
+    assert HardwareConfig.from_spec("pcm") == HardwareConfig.preset("pcm")
+    exact = HardwareConfig.from_spec("pcm:256x256,adc_bits=none,out_bound=none")
+    assert exact.adc_bits is None and exact.out_bound is None
+    for spec, named in (
+        ("pcm:256", "ROWSxCOLS"),
+        ("pcm,adc_bits", "FIELD=VALUE"),
+        ("nope", "preset"),
+        ("pcm,adc_bits=99", "adc_bits"),
+        ("pcm,colour=red", "colour"),
+    ):
+        with pytest.raises(ValueError, match=named):
+            HardwareConfig.from_spec(spec)
