@@ -772,9 +772,7 @@ def replay(
         raise typer.Exit(1) from error
     for difference in result.differences:
         typer.echo(f"note: {difference}")
-    typer.echo(
-        f"{'drift time s':>12s} {'stored':>8s} {'replayed':>8s} {'diff':>8s} {'MC s.e.':>8s}"
-    )
+    typer.echo(f"{'time (s)':>10s} {'stored':>8s} {'replayed':>8s} {'diff':>8s} {'MC s.e.':>8s}")
     for f in result.figures:
         typer.echo(
             f"{f.time_seconds:10.0f} {f.stored_mean:8.4f} {f.replayed_mean:8.4f} "
