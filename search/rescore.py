@@ -122,13 +122,13 @@ def front_surrogate(
         return None, FrontPrediction(
             False,
             None,
-            f"no surrogate for task {task.name} on this chip (hash {hw.config_hash()}) at the "
+            f"No surrogate for task {task.name} on this chip (hash {hw.config_hash()}) at the "
             f"collection fidelity {fidelity.tag()}: the unverified candidates are not predicted "
             "again (their cost is on this chip; a search job on this chip fits a surrogate)",
         )
     name = surrogate_path(models_dir, task.name, hw, fidelity).name
     return surrogate, FrontPrediction(
-        True, name, f"unverified candidates predicted again by surrogate {name}"
+        True, name, f"Unverified candidates predicted again by surrogate {name}"
     )
 
 

@@ -159,7 +159,7 @@ def _stored(row: Candidate) -> StoredCandidate:
         row.weights,
         saved_on,
         HardwareConfig.model_validate(trained_on) if trained_on else saved_on,
-        verified["epochs"],
+        verified.get("epochs", 0),
     )
 
 

@@ -70,9 +70,14 @@ def page(browser, server):
         context.close()
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, section: str | None = None) -> None:
+    """The whole page, or one ``section`` of it (a selector): a full-page screenshot resizes the
+    viewport, and the charts' layout is still settling from it when the next click lands."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    if section is None:
+        page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    else:
+        page.locator(section).screenshot(path=ARTIFACTS / f"{name}.png")
 
 
 def _plotted(page, chart: str) -> list[dict]:
@@ -153,13 +158,14 @@ def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
     page.select_option("#f-hardware\\.preset", "rram")
     page.locator("#rescore-form summary").click()
     page.fill("#f-hardware\\.adc_bits", "6")
-    _shot(page, "07-rescore-form")
-    page.click("#rescore-submit")
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
-    child = page.url.rsplit("/", 1)[-1]
-    assert child != job["id"] and server.job(child)["parent_id"] == job["id"]
+    _shot(page, "07-rescore-form", "#rescore")
+    with page.expect_response(f"**/v1/jobs/{job['id']}/rescore") as posted:
+        page.click("#rescore-submit")
+    assert posted.value.status == 202
+    (child,) = [j["id"] for j in server.json("GET", f"/v1/jobs?parent={job['id']}")["items"]]
+    page.wait_for_url(f"**/jobs/{child}")
     expect(page.locator("#status")).to_have_text("succeeded", timeout=300_000)
-    expect(page.locator("#rescore-of")).to_contain_text("no surrogate")  # front not predicted
+    expect(page.locator("#rescore-of")).to_contain_text("No surrogate")  # front not predicted
     expect(page.locator("#comparison")).to_be_visible()
     page.wait_for_function(
         "() => document.querySelectorAll('#compare-drift .scatterlayer .trace').length >= 4"
@@ -173,7 +179,7 @@ def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
     assert "predicted, this chip" not in front
     rows = page.locator("#candidates tr.verified")
     expect(rows.first.locator("td").nth(9)).to_have_text(re.compile(r"\d"))  # reprogram after
-    _shot(page, "08-rescore-comparison")
+    _shot(page, "08-rescore-comparison", "#comparison")
 
     rows.first.locator("[data-details]").click()
     expect(page.locator("#candidate-view")).to_be_visible()

@@ -3,6 +3,7 @@ sensitivity, their replay records, and the 4xx of it all."""
 
 import io
 import json
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -86,7 +87,7 @@ def test_rescores_differ_on_other_chips_and_equal_on_the_same_one(service):
         assert child["request"]["hardware"]["preset"] == hardware["preset"]
         info = child["rescore"]
         assert info["verified"] == 2 and info["front"] >= 1
-        assert not info["front_predicted"] and "no surrogate" in info["note"]
+        assert not info["front_predicted"] and "No surrogate" in info["note"]
         rescored = _verified(service, child["id"])
         assert rescored.keys() == original.keys()
         for arch_id, candidate in rescored.items():
@@ -175,6 +176,44 @@ def test_the_record_replays_from_the_command_line(service, tmp_path):
     path.write_text(json.dumps(document))
     result = CliRunner().invoke(app, ["replay", arch_id, "--record", str(path)])
     assert result.exit_code == 1 and "DIFFERS" in result.output
+
+
+class InProcessClient:
+    """The CLI's HTTP client, answered by the in-process service."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+
+    def json(self, method: str, path: str, body=None):
+        response = self.service.request(method, path, json=body)
+        assert response.status_code < 400, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict:
+        return self.json("GET", f"/v1/jobs/{job_id}")
+
+    def rescore(self, job_id: str, hardware: dict) -> dict:
+        return self.json("POST", f"/v1/jobs/{job_id}/rescore", {"hardware": hardware})
+
+
+def test_the_command_line_rescores_the_jobs_chip_with_changes(service, monkeypatch):
+    monkeypatch.setattr("service.cli._client", lambda server, key: InProcessClient(service))
+    runner = threading.Thread(target=service.runner.run_forever)
+    runner.start()
+    try:
+        command = ["rescore", service.job_id, "--preset", "rram", "--adc-bits", "6"]
+        result = CliRunner().invoke(app, command)
+    finally:
+        service.runner.stop()
+        runner.join()
+    assert result.exit_code == 0, result.output
+    child_id = result.output.splitlines()[0]
+    hardware = service.get(f"/v1/jobs/{child_id}").json()["request"]["hardware"]
+    assert (hardware["preset"], hardware["adc_bits"], hardware["tile_rows"]) == ("rram", 6, 256)
+    assert "No surrogate" in result.output and f"{child_id}: succeeded" in result.output
+    table = [line for line in result.output.splitlines() if line.split()[1:2] == ["after"]]
+    assert len(table) == 2  # both verified candidates, before and after
+    assert all(line.split()[0] in _verified(service, service.job_id) for line in table)
 
 
 @pytest.mark.parametrize(

@@ -525,6 +525,14 @@ function renderCandidateView(view) {
   document.getElementById("candidate-id").textContent = c.architecture_id;
   document.getElementById("candidate-record").href =
     `/v1/architectures/${c.architecture_id}/record?job=${view.jobId}`;
+  const timing = c.reprogramming;
+  document.getElementById("reprogram-after").textContent = timing
+    ? `Reprogram after ${timing.mean.label}: the mean accuracy over chips then falls ` +
+      `${view.tolerance} point${view.tolerance === 1 ? "" : "s"} below its 1-second ` +
+      `${percent(timing.reference_accuracy)}; ` +
+      `mean − 2 std over chips does after ${timing.lower_band.label}.`
+    : "Verified before the drift grid to 10 years was measured: re-score the job on the same " +
+      "chip to measure it.";
   document.getElementById("keep-digital").textContent = keepDigital(c.sensitivity);
   drawSensitivity(c);
   drawReprogramming(c, view.tolerance);
@@ -550,25 +558,29 @@ function keepDigital(sensitivity) {
 
 function drawSensitivity(c) {
   if (!window.Plotly) return;
-  const layers = c.sensitivity?.layers ?? [];
+  const layers = [...(c.sensitivity?.layers ?? [])].reverse();  // the first layer on top
   const names = layers.map((layer) => layer.name);
   const bars = (name, color, value, error) => ({
-    type: "bar", name, x: names, y: layers.map((l) => 100 * l[value]), marker: { color },
-    error_y: { type: "data", array: layers.map((l) => 100 * l[error]), visible: true },
-    hovertemplate: "%{x}: %{y:.2f} points<extra></extra>",
+    type: "bar", orientation: "h", name, y: names, x: layers.map((l) => 100 * l[value]),
+    marker: { color }, error_x: { type: "data", array: layers.map((l) => 100 * l[error]) },
+    hovertemplate: "%{y}: %{x:.2f} points<extra></extra>",
   });
   const traces = layers.length ? [
     bars("drop when only this layer is analog", "#dc2626", "only_analog_drop", "only_analog_drop_se"),
     bars("gain when only this layer is exact", "#059669", "only_exact_gain", "only_exact_gain_se"),
   ] : [];
+  const chart = document.getElementById("sensitivity");
+  chart.style.height = `${Math.max(360, 120 + 28 * layers.length)}px`;
   const layout = {
     ...PLOT_LAYOUT,
+    margin: { ...PLOT_LAYOUT.margin, l: 20 },
     barmode: "group",
-    xaxis: { title: { text: "analog layer" }, tickangle: -30, automargin: true, visible: !!traces.length },
-    yaxis: { title: { text: "accuracy points (± s.e.)" }, visible: !!traces.length },
+    legend: { orientation: "h", y: -0.12 },
+    xaxis: { title: { text: "accuracy points after 1 day (± s.e.)" }, visible: !!traces.length },
+    yaxis: { automargin: true, visible: !!traces.length },
     annotations: traces.length ? [] : [placeholder("not measured for this candidate")],
   };
-  Plotly.react("sensitivity", traces, layout, PLOT_CONFIG);
+  Plotly.react(chart, traces, layout, PLOT_CONFIG);
 }
 
 function drawReprogramming(c, tolerance) {
@@ -594,10 +606,7 @@ function drawReprogramming(c, tolerance) {
       type: "line", x0: interval.seconds, x1: interval.seconds, yref: "paper", y0: 0, y1: 1,
       line: { color: "#dc2626", width: 1 },
     })),
-    annotations: traces.length
-      ? [{ text: `reprogram after ${timing.mean.label} (lower band: ${timing.lower_band.label})`,
-        showarrow: false, xref: "paper", yref: "paper", x: 0.02, y: 0.02, xanchor: "left" }]
-      : [placeholder("verified before the drift grid to 10 years was measured")],
+    annotations: traces.length ? [] : [placeholder("not measured for this candidate")],
   };
   Plotly.react("reprogramming", traces, layout, PLOT_CONFIG);
 }
