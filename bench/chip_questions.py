@@ -12,7 +12,8 @@ of the mean and of mean - 2 std over chips), the most sensitive layer (the large
 it is exact, in points, beside the chip's whole loss to the digital network) and the share of
 that loss keeping it digital recovers, and the seconds each computation took: training (none on
 rram), measuring (DAC calibration, post-training ranges, the verification's Monte Carlo), the
-drift grid's extra times, the sensitivity, and the interval itself from the stored curve (ms).
+drift grid's extra times, the sensitivity, and the interval itself from the stored curve (ms, the
+mean of 1000 runs).
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from torch import nn
+
 from search.collect import local_executor
 from search.driver import SearchConfig
+from search.model import build_model
 from search.pipeline import ensure_surrogate, search_and_verify
 from search.reprogramming import reprogramming_intervals
 from search.rescore import StoredCandidate, rescore_candidates
-from search.space import SearchSpace
+from search.space import ArchConfig, SearchSpace
+from search.tasks import load_task
 from search.verify import VerificationResult
 from service.schemas import JobCreate
 from surrogate.store import SampleStore
+
+REPEATS = 1000  # of the interval from a stored curve, timed on average
 
 
 def job(args: argparse.Namespace) -> JobCreate:
@@ -51,11 +58,22 @@ def job(args: argparse.Namespace) -> JobCreate:
     )
 
 
+def layer_kind(result: VerificationResult, name: str) -> str:
+    """What an analog layer of the candidate is, e.g. ``conv3x3 16>32`` or ``linear 64>10``."""
+    task = load_task(result.task)
+    module = dict(build_model(ArchConfig.model_validate(result.arch), task).named_modules())[name]
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return f"conv{kh}x{kw} {module.in_channels}>{module.out_channels}"
+    return f"linear {module.in_features}>{module.out_features}"
+
+
 def row(chip: str, result: VerificationResult) -> str:
-    start = time.perf_counter()
     grid = result.drift
-    timing = reprogramming_intervals(grid["times"], grid["mean"], grid["std"])
-    interval_ms = 1000 * (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(REPEATS):
+        timing = reprogramming_intervals(grid["times"], grid["mean"], grid["std"])
+    interval_ms = 1000 * (time.perf_counter() - start) / REPEATS
     sensitivity = result.sensitivity
     top = max(sensitivity["layers"], key=lambda layer: layer["only_exact_gain"])
     recovered = sensitivity["keep_digital"][0]
@@ -63,7 +81,9 @@ def row(chip: str, result: VerificationResult) -> str:
     return (
         f"{result.arch_id:16s} {chip:5s} {result.accuracy_at(1.0)[0]:6.3f} "
         f"{result.accuracy_1d:6.3f} {timing.mean.label:>21s} {timing.lower_band.label:>21s} "
-        f"{top['name']:>22s} {100 * top['only_exact_gain']:+5.1f}/{100 * loss:4.1f} "
+        f"{len(sensitivity['layers']):3d} "
+        f"{top['name'] + ' ' + layer_kind(result, top['name']):>30s} "
+        f"{100 * top['only_exact_gain']:+5.1f}/{100 * loss:4.1f} "
         f"{100 * recovered['recovered']:4.0f}% {result.train_seconds:7.1f} "
         f"{result.eval_seconds:7.1f} {grid['seconds']:7.1f} {sensitivity['seconds']:7.1f} "
         f"{interval_ms:7.3f}"
@@ -113,7 +133,8 @@ def main() -> None:
     )
     print(
         f"{'architecture':16s} {'chip':5s} {'acc 1s':>6s} {'acc 1d':>6s} "
-        f"{'reprogram (mean)':>21s} {'(mean - 2 std)':>21s} {'most sensitive layer':>22s} "
+        f"{'reprogram (mean)':>21s} {'(mean - 2 std)':>21s} {'lyr':>3s} "
+        f"{'most sensitive layer':>30s} "
         f"{'gain/loss':>10s} {'rec.':>5s} {'train s':>7s} {'meas. s':>7s} {'grid s':>7s} "
         f"{'sens. s':>7s} {'intv ms':>7s}"
     )

@@ -53,7 +53,9 @@ class DigitalChoice:
 
     layers: tuple[str, ...]
     accuracy: float
-    recovered: float  # share of the loss (exact - all analog) won back; 1 = all of it
+    # share of the loss (exact - all analog) won back: 1 = all of it (1 when there is no loss);
+    # above 1 when a small loss is within the Monte Carlo noise of the gain
+    recovered: float
 
 
 @dataclass(frozen=True)
