@@ -224,8 +224,10 @@ def measure(
 ) -> VerificationResult:
     """The accuracy over drift time of a trained candidate programmed on ``hw`` (which may differ
     from the chip it was trained for): DAC ranges calibrated on training data, post-training
-    range optimisation, Monte Carlo over ``budget.mc_samples`` chips. ``trained`` is left as it
-    is; the same seed gives the same figures whichever way the model got here."""
+    range optimisation, Monte Carlo over ``budget.mc_samples`` chips; with ``budget.analysis``
+    the drift grid to 10 years and the layer sensitivity too; the replay record always.
+    ``trained`` is left as it is; the same seed gives the same figures whichever way the model
+    got here."""
     budget = budget or Budget()
     device = default_device()
     seed = budget.train.seed
