@@ -87,6 +87,19 @@ class Candidate:
         }
 
 
+def feature_costs(extractor: FeatureExtractor, encodings: np.ndarray) -> dict[str, np.ndarray]:
+    """Tiles, parameters, energy (nJ) and latency (us) of encoded architectures on the
+    extractor's chip, in closed form."""
+    features = extractor.transform(encodings)
+    column = {name: features[:, i] for i, name in enumerate(extractor.names)}
+    return {
+        "tiles": column["tiles"],
+        "params": np.round(10 ** column["log_params"]),
+        "energy": column["energy_nj"],
+        "latency": column["latency_us"],
+    }
+
+
 class Scorer:
     """Objective values and constraint violations of many architectures at once."""
 
@@ -97,15 +110,8 @@ class Scorer:
 
     def candidates(self, configs: Sequence[ArchConfig], trials: Sequence[int]) -> list[Candidate]:
         encodings = SearchSpace.encode_many(list(configs))
-        features = self.extractor.transform(encodings)
         predicted = self.surrogate.predict(encodings)
-        column = {name: features[:, i] for i, name in enumerate(self.extractor.names)}
-        cost = {
-            "tiles": column["tiles"],
-            "params": np.round(10 ** column["log_params"]),
-            "energy": column["energy_nj"],
-            "latency": column["latency_us"],
-        }
+        cost = feature_costs(self.extractor, encodings)
         limits = self._limits()
         return [
             Candidate(

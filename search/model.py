@@ -16,12 +16,14 @@ pooling, linear classifier.
 
 from __future__ import annotations
 
+import io
 from typing import Protocol
 
 import torch
 from torch import nn
 
 from search.space import BLOCK_TYPES, ArchConfig
+from simulator import HardwareConfig, to_analog
 from surrogate.features import BLOCK_KERNELS
 
 # Kernels of one branch per block type; the surrogate's closed-form features use the same table.
@@ -113,3 +115,13 @@ def build_model(cfg: ArchConfig, task: HasShape, seed: int | None = None) -> nn.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ResNetLike(cfg, task.input_shape[0], task.num_classes)
+
+
+def trained_analog(
+    cfg: ArchConfig, task: HasShape, hw: HardwareConfig, weights: bytes
+) -> nn.Module:
+    """The analog network of ``cfg`` on ``hw`` with stored weights (``torch.save`` of its state
+    dict, as a verification keeps it), on the CPU, in eval mode."""
+    analog = to_analog(build_model(cfg, task), hw)
+    analog.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu"))
+    return analog.eval()

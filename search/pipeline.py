@@ -5,8 +5,8 @@ preparing its surrogate (:mod:`search.job`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,34 +86,39 @@ def verify_candidates(
 ) -> list[VerificationResult]:
     """Verify architectures in parallel; results in the given order, stored as surrogate rows.
     ``on_result(index, result)`` sees each result as soon as it is there (to persist it)."""
-    clock = PhaseClock(phase, progress)
     futures = {
         submit_verification(executor, cfg, task_name, None, hw, budget): i
         for i, cfg in enumerate(configs)
     }
     results: list[VerificationResult | None] = [None] * len(configs)
+    for future in as_finished(futures, PhaseClock(phase, progress)):
+        (first,) = future.result()
+        result = VerificationResult.from_dict(first)
+        results[futures[future]] = result
+        if store is not None:
+            store.add(result_row(result, budget, source))
+        if on_result is not None:
+            on_result(futures[future], result)
+    return results
+
+
+def as_finished(futures: Collection[Future], clock: PhaseClock) -> Iterator[Future]:
+    """The futures as they finish, with the clock told how many are done every few seconds
+    even when none finished (a runner's progress callback then renews its lease and notices a
+    cancel without waiting for a whole training); the pending ones are cancelled when the
+    caller stops early (an error, a cancel)."""
     pending, done = set(futures), 0
     try:
-        clock(0, len(configs))
+        clock(0, len(futures))
         while pending:
-            # wake up every few seconds even when nothing finished: the progress callback then
-            # renews a runner's lease and notices a cancel without waiting for a whole training
             finished, pending = wait(pending, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
-                (first,) = future.result()
-                result = VerificationResult.from_dict(first)
-                results[futures[future]] = result
-                if store is not None:
-                    store.add(result_row(result, budget, source))
-                if on_result is not None:
-                    on_result(futures[future], result)
+                yield future
                 done += 1
-            clock(done, len(configs))
-    except BaseException:
+            clock(done, len(futures))
+    finally:
         for future in pending:
             future.cancel()
-        raise
-    return results
 
 
 def search_and_verify(

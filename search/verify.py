@@ -18,7 +18,9 @@ from pydantic import (
 from torch import nn
 
 from search.fidelity import Fidelity, task_at
-from search.model import build_model
+from search.model import build_model, trained_analog
+from search.record import replay_record
+from search.reprogramming import EXTENDED_TIMES
 from search.space import ArchConfig
 from search.tasks import Task
 from search.training import TrainConfig, accuracy, train
@@ -35,8 +37,33 @@ from simulator import (
     to_digital,
 )
 from simulator.convert import analog_copy
+from simulator.evaluate import EvaluationResult
+from simulator.sensitivity import layer_sensitivity
 
 ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86400.0, 2592000.0
+
+
+class Analysis(BaseModel):
+    """What a verification measures beyond its figures, for the questions asked next: the drift
+    curve to 10 years (the reprogramming interval) and each layer's sensitivity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    times: tuple[float, ...] = Field(
+        EXTENDED_TIMES, description="Drift grid of the reprogramming interval, from 1 s, seconds."
+    )
+    sensitivity_time: float = Field(ONE_DAY, gt=0, description="Drift time of the sensitivity.")
+    max_digital_layers: int = Field(
+        2, ge=0, le=16, description="Most layers the suggestion keeps digital."
+    )
+
+    @field_validator("times")
+    @classmethod
+    def _from_one_second(cls, times: tuple[float, ...]) -> tuple[float, ...]:
+        times = tuple(sorted(set(times)))
+        if not times or times[0] != ONE_SECOND:
+            raise ValueError("the drift grid starts at 1 s, the interval's reference")
+        return times
 
 
 class Budget(BaseModel):
@@ -59,6 +86,9 @@ class Budget(BaseModel):
         default_factory=PostTraining,
         description="Post-training optimisation of column and DAC ranges; None skips it.",
     )
+    analysis: Analysis | None = Field(
+        None, description="Reprogramming curve and layer sensitivity too; None skips them."
+    )
 
     @field_validator("times")
     @classmethod
@@ -75,7 +105,7 @@ class Budget(BaseModel):
         # budgets on whole splits dump (and hash) as before fidelities existed: stored and
         # shipped surrogate rows keep their keys
         data = handler(self)
-        for name in ("train_examples", "test_examples"):
+        for name in ("train_examples", "test_examples", "analysis"):
             if data.get(name, 0) is None:
                 data.pop(name)
         return data
@@ -113,6 +143,11 @@ class VerificationResult:
     fidelity: dict[str, int] = field(default_factory=dict)
     weights: bytes = b""  # torch.save of the trained analog model's state_dict
     trained_on: dict | None = None  # the chip it was trained for, when not ``hardware``
+    # with ``Budget.analysis``: accuracy over the drift grid to 10 years (times, mean, std,
+    # seconds) and the layers' sensitivity (``SensitivityReport.to_dict``); empty without
+    drift: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)  # what reproduces it (search.record)
 
     def accuracy_at(self, t: float) -> tuple[float, float]:
         i = self.times.index(t)
@@ -162,13 +197,37 @@ def train_candidate(
     )
 
 
+def restore_trained(
+    cfg: ArchConfig,
+    task: Task,
+    weights: bytes,
+    saved_on: HardwareConfig,
+    trained_on: HardwareConfig,
+    budget: Budget | None = None,
+    epochs: int = 0,
+) -> Trained:
+    """A verified candidate's network as :func:`train_candidate` left it, from its stored
+    ``weights`` (the state dict of its analog model on ``saved_on``): the trained weights kept,
+    the ranges its measurement optimised dropped, for :func:`measure` to set them again on the
+    chip it programs. Nothing is trained (``seconds`` 0; ``epochs``: those it was trained for)."""
+    budget = budget or Budget()
+    task = task_at(task, budget.fidelity, budget.train.seed)
+    device = default_device()
+    stored = trained_analog(cfg, task, saved_on, weights)
+    model = to_analog(to_digital(stored), trained_on).to(device).eval()
+    digital = accuracy(model, task, "test", device)
+    return Trained(cfg, task, trained_on, model, digital, 0.0, epochs, [])
+
+
 def measure(
     trained: Trained, hw: HardwareConfig, budget: Budget | None = None
 ) -> VerificationResult:
     """The accuracy over drift time of a trained candidate programmed on ``hw`` (which may differ
     from the chip it was trained for): DAC ranges calibrated on training data, post-training
-    range optimisation, Monte Carlo over ``budget.mc_samples`` chips. ``trained`` is left as it
-    is; the same seed gives the same figures whichever way the model got here."""
+    range optimisation, Monte Carlo over ``budget.mc_samples`` chips; with ``budget.analysis``
+    the drift grid to 10 years and the layer sensitivity too; the replay record always.
+    ``trained`` is left as it is; the same seed gives the same figures whichever way the model
+    got here."""
     budget = budget or Budget()
     device = default_device()
     seed = budget.train.seed
@@ -187,16 +246,16 @@ def measure(
         analog = post_training_optimize(
             analog, hw, torch.cat(calibration), budget.post_training, seed
         )
-    result = evaluate(
-        analog,
-        (task.prepare(task.test.x, device), task.test.y.to(device)),
-        hw,
-        times=budget.times,
-        n_samples=budget.mc_samples,
-        seed=seed,
-    )
+    test = (task.prepare(task.test.x, device), task.test.y.to(device))
+    result = evaluate(analog, test, hw, budget.times, budget.mc_samples, seed)
     eval_seconds = time.perf_counter() - start
     mean = dict(zip(result.times, result.mean, strict=True))
+    drift, sensitivity = (
+        _analyses(analog, test, hw, budget, result) if budget.analysis else ({}, {})
+    )
+    fidelity = budget.fidelity.model_copy(
+        update={"train_examples": len(task.train), "test_examples": len(task.test)}
+    ).model_dump()
     return VerificationResult(
         arch_id=trained.cfg.id,
         arch=trained.cfg.model_dump(mode="json"),
@@ -213,12 +272,62 @@ def measure(
         eval_seconds=eval_seconds,
         epochs=trained.epochs,
         curves=trained.curves,
-        fidelity=budget.fidelity.model_copy(
-            update={"train_examples": len(task.train), "test_examples": len(task.test)}
-        ).model_dump(),
+        fidelity=fidelity,
         weights=_state_bytes(analog),
         trained_on=None if hw == trained.hardware else trained.hardware.model_dump(mode="json"),
+        drift=drift,
+        sensitivity=sensitivity,
+        record=replay_record(
+            trained.cfg,
+            task,
+            hw,
+            trained.hardware,
+            budget.model_dump(mode="json"),
+            fidelity,
+        ),
     )
+
+
+def _analyses(
+    analog: nn.Module,
+    test: tuple[torch.Tensor, torch.Tensor],
+    hw: HardwareConfig,
+    budget: Budget,
+    verified: EvaluationResult,
+) -> tuple[dict, dict]:
+    """The budget's analysis of a measured model: its accuracy over the drift grid (times,
+    mean, std; ``seconds``: what it cost) and its layers' sensitivity. The grid's times the
+    verification measured are taken from it: the same seed reads the same chips at a time, so
+    they are what a new evaluation would give."""
+    analysis, seed = budget.analysis, budget.train.seed
+    start = time.perf_counter()
+    extra = [t for t in analysis.times if t not in verified.times]
+    results = (
+        [verified, evaluate(analog, test, hw, extra, budget.mc_samples, seed)]
+        if extra
+        else [verified]
+    )
+    points = {
+        t: (m, s)
+        for result in results
+        for t, m, s in zip(result.times, result.mean, result.std, strict=True)
+    }
+    drift = {
+        "times": list(analysis.times),
+        "mean": [points[t][0] for t in analysis.times],
+        "std": [points[t][1] for t in analysis.times],
+        "seconds": time.perf_counter() - start,
+    }
+    sensitivity = layer_sensitivity(
+        analog,
+        test,
+        hw,
+        analysis.sensitivity_time,
+        budget.mc_samples,
+        seed,
+        analysis.max_digital_layers,
+    )
+    return drift, sensitivity.to_dict()
 
 
 def verify(

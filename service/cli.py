@@ -597,16 +597,20 @@ def submit(
     key: str = KEY,
 ) -> None:
     """Submit a job to a running server; prints its id (and follows it with --wait)."""
-    import time
-
     from service.schemas import JobCreate
 
     body = json.loads(file.read_text()) if file else JobCreate().model_dump(mode="json")
     client = _client(server, key)
     job = _call(client.submit, body)
     typer.echo(job["id"])
-    if not wait:
-        return
+    if wait:
+        _follow(client, job)
+
+
+def _follow(client, job: dict) -> dict:
+    """Progress bars until the job ends; exit 1 unless it succeeded."""
+    import time
+
     with PhaseBars() as bars:
         while job["status"] in ("queued", "running"):
             time.sleep(1.0)
@@ -615,6 +619,7 @@ def submit(
     typer.echo(f"{job['id']}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
     if job["status"] != "succeeded":
         raise typer.Exit(1)
+    return job
 
 
 @app.command()
@@ -645,3 +650,127 @@ def export_command(
     out.mkdir(parents=True, exist_ok=True)
     (out / filename).write_bytes(content)
     typer.echo(str(out / filename))
+
+
+OVERRIDE = typer.Option(None, help="Override of the chip's value (see the API's hardware).")
+
+
+@app.command()
+def rescore(
+    job_id: str = typer.Argument(..., help="A finished job's id."),
+    preset: str = typer.Option(None, help="Device preset: pcm, rram or ideal."),
+    tile_rows: int = typer.Option(None, help="Crossbar tile rows."),
+    tile_cols: int = typer.Option(None, help="Crossbar tile columns."),
+    g_max: float = OVERRIDE,
+    dac_bits: int = typer.Option(None, help="DAC bits (0: exact inputs)."),
+    adc_bits: int = typer.Option(None, help="ADC bits (0: exact outputs)."),
+    input_range: float = typer.Option(None, help="DAC input range (0: calibrated per tile)."),
+    out_bound: float = typer.Option(None, help="ADC full scale (0: none, only with 0 ADC bits)."),
+    out_noise: float = OVERRIDE,
+    prog_noise_scale: float = OVERRIDE,
+    read_noise_scale: float = OVERRIDE,
+    drift_scale: float = OVERRIDE,
+    drift_compensation: bool = typer.Option(None, "--drift-compensation/--no-drift-compensation"),
+    column_scaling: bool = typer.Option(None, "--column-scaling/--no-column-scaling"),
+    wait: bool = typer.Option(True, help="Follow the rescore job and compare when it ends."),
+    tolerance: float = typer.Option(1.0, help="Reprogramming tolerance, accuracy points."),
+    server: str = SERVER,
+    key: str = KEY,
+) -> None:
+    """Re-score a finished job's verified candidates on another chip, without retraining: the
+    job's chip with the options given changed (e.g. --preset rram --adc-bits 6). Prints the
+    rescore job's id, then (with --wait) both chips' figures side by side."""
+    from service.schemas import CHIP_OVERRIDES
+
+    given = locals()
+    fields = ("preset", "tile_rows", "tile_cols", *CHIP_OVERRIDES)
+    changes = {name: given[name] for name in fields if given[name] is not None}
+    client = _client(server, key)
+    parent = _call(client.job, job_id)
+    child = _call(client.rescore, job_id, {**parent["request"]["hardware"], **changes})
+    typer.echo(child["id"])
+    typer.echo(child["rescore"]["note"])
+    if wait:
+        _follow(client, child)
+        _print_comparison(client, child["rescore"]["parent_id"], child["id"], tolerance)
+
+
+def _print_comparison(client, parent_id: str, child_id: str, tolerance: float) -> None:
+    """Each verified candidate on both chips: 1-day accuracy, reprogramming interval, the most
+    sensitive layer."""
+
+    def verified(job_id: str) -> dict[str, dict]:
+        path = f"/v1/jobs/{job_id}/candidates?tolerance={tolerance}"
+        return {c["architecture_id"]: c for c in _call(client.json, "GET", path) if c["verified"]}
+
+    before, after = verified(parent_id), verified(child_id)
+    typer.echo(
+        f"\n{'architecture':18s} {'chip':6s} {'1 day':>7s} {'reprogram (mean)':>22s} "
+        f"{'(mean - 2 std)':>22s}  most sensitive layer"
+    )
+    for arch_id, candidate in after.items():
+        for chip, c in (("before", before.get(arch_id)), ("after", candidate)):
+            if c is None:
+                continue
+            timing = c["reprogramming"] or {}
+            sensitivity = c["sensitivity"]
+            layer = "-"
+            if sensitivity:
+                top = max(sensitivity["layers"], key=lambda x: x["only_exact_gain"])
+                layer = f"{top['name']} (+{100 * top['only_exact_gain']:.1f} pts exact)"
+            typer.echo(
+                f"{arch_id:18s} {chip:6s} {c['accuracy_1d']:7.4f} "
+                f"{timing.get('mean', {}).get('label', '-'):>22s} "
+                f"{timing.get('lower_band', {}).get('label', '-'):>22s}  {layer}"
+            )
+
+
+@app.command()
+def replay(
+    architecture_id: str = typer.Argument(..., help="A verified architecture's id."),
+    job: str = typer.Option(None, help="The job of the verification (default: the newest)."),
+    record: Path = typer.Option(
+        None, help="Replay this record (the JSON of GET .../record) instead of the server's."
+    ),
+    data: Path = typer.Option(None, help="The .npz of an uploaded data set's task."),
+    server: str = SERVER,
+    key: str = KEY,
+) -> None:
+    """Recompute a verified candidate's figures from its record, on this machine: train the
+    network again with the recorded budget and seeds on the same data (checked by checksum),
+    measure it on the recorded chip, and compare with the stored figures (agreement: within
+    their Monte Carlo standard error). Exit 1 when they disagree."""
+    from search.replay import ReplayRefused
+    from search.replay import replay as replay_figures
+    from search.tasks import NPZ_PREFIX, TaskError, load_task
+
+    if record is not None:
+        document = json.loads(record.read_text())
+    else:
+        document = _call(_client(server, key).record, architecture_id, job)
+    if document["architecture_id"] != architecture_id:
+        raise typer.BadParameter(f"record: it is of architecture {document['architecture_id']}")
+    name = document["record"]["task"]
+    try:
+        task = load_task(NPZ_PREFIX + str(data) if data else name)
+    except TaskError as error:
+        raise typer.BadParameter(f"{error} (an uploaded data set's task needs --data)") from error
+    try:
+        result = replay_figures(document["record"], document["figures"], task)
+    except ReplayRefused as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    for difference in result.differences:
+        typer.echo(f"note: {difference}")
+    typer.echo(f"{'time (s)':>10s} {'stored':>8s} {'replayed':>8s} {'diff':>8s} {'MC s.e.':>8s}")
+    for f in result.figures:
+        typer.echo(
+            f"{f.time_seconds:10.0f} {f.stored_mean:8.4f} {f.replayed_mean:8.4f} "
+            f"{f.difference:+8.4f} {f.standard_error:8.4f}  {'agrees' if f.agrees else 'DIFFERS'}"
+        )
+    typer.echo(
+        f"digital {result.stored_digital:.4f} -> {result.replayed_digital:.4f}; "
+        f"{'agrees' if result.agrees else 'DIFFERS'} ({result.seconds:.1f} s)"
+    )
+    if not result.agrees:
+        raise typer.Exit(1)

@@ -55,6 +55,13 @@ class Client:
     def candidates(self, job_id: str) -> list[dict[str, Any]]:
         return self.json("GET", f"/v1/jobs/{job_id}/candidates")
 
+    def rescore(self, job_id: str, hardware: dict[str, Any]) -> dict[str, Any]:
+        return self.json("POST", f"/v1/jobs/{job_id}/rescore", {"hardware": hardware})
+
+    def record(self, architecture_id: str, job_id: str | None = None) -> dict[str, Any]:
+        query = f"?job={job_id}" if job_id else ""
+        return self.json("GET", f"/v1/architectures/{architecture_id}/record{query}")
+
     def export(self, architecture_id: str, fmt: str) -> tuple[bytes, str]:
         content, headers = self.request(
             "GET", f"/v1/architectures/{architecture_id}/export?format={fmt}"

@@ -6,13 +6,15 @@ import io
 import json
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from search.model import build_model
+from search.model import trained_analog
+from search.reprogramming import reprogramming_intervals
 from search.space import ArchConfig
-from simulator import HardwareConfig, deployment_bundle, to_analog, to_digital
+from simulator import HardwareConfig, deployment_bundle, to_digital
 
 FORMATS = ("onnx", "torchscript", "state_dict", "json", "analog")
 
@@ -38,10 +40,28 @@ def trained_models(
     weights: bytes,
 ) -> tuple[nn.Module, nn.Module]:
     """The verified network rebuilt from its stored weights: (analog, digital), in eval mode."""
-    analog = to_analog(build_model(cfg, _Shape(tuple(input_shape), num_classes)), hw)
-    state = torch.load(io.BytesIO(weights), map_location="cpu")
-    analog.load_state_dict(state)
-    return analog.eval(), to_digital(analog).eval()
+    analog = trained_analog(cfg, _Shape(tuple(input_shape), num_classes), hw, weights)
+    return analog, to_digital(analog).eval()
+
+
+def analysis_notes(verified: dict[str, Any] | None) -> dict[str, Any]:
+    """The analysis of a verification for an analog bundle's manifest: the drift curve to 10
+    years with the reprogramming intervals at the default tolerance, and the layers'
+    sensitivity with the layers to keep digital (empty for verifications without them)."""
+    verified = verified or {}
+    notes: dict[str, Any] = {}
+    grid = verified.get("drift")
+    if grid:
+        intervals = reprogramming_intervals(grid["times"], grid["mean"], grid["std"])
+        notes["reprogramming"] = {
+            **intervals.to_dict(),
+            "drift": {name: grid[name] for name in ("times", "mean", "std")},
+        }
+    sensitivity = verified.get("sensitivity")
+    if sensitivity:
+        notes["sensitivity"] = {k: v for k, v in sensitivity.items() if k != "keep_digital"}
+        notes["keep_digital"] = sensitivity["keep_digital"]
+    return notes
 
 
 def export(
@@ -51,8 +71,10 @@ def export(
     num_classes: int,
     hw: HardwareConfig,
     weights: bytes,
+    notes: dict[str, Any] | None = None,
 ) -> Export:
-    """One download of a trained architecture; ``fmt`` is one of ``FORMATS``."""
+    """One download of a trained architecture; ``fmt`` is one of ``FORMATS``; ``notes`` go
+    into an analog bundle's manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     stem = f"xbarnas-{cfg.id}"
@@ -72,7 +94,7 @@ def export(
     # still what deployment tools read, so they are produced on purpose, quietly.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _serialize(fmt, stem, analog, digital, example, hw, buffer)
+        return _serialize(fmt, stem, analog, digital, example, hw, buffer, notes)
 
 
 def _serialize(
@@ -83,9 +105,11 @@ def _serialize(
     example: torch.Tensor,
     hw: HardwareConfig,
     buffer: io.BytesIO,
+    notes: dict[str, Any] | None,
 ) -> Export:
     if fmt == "analog":
-        return Export(deployment_bundle(analog, hw), f"{stem}-analog.zip", "application/zip")
+        bundle = deployment_bundle(analog, hw, notes)
+        return Export(bundle, f"{stem}-analog.zip", "application/zip")
     if fmt == "state_dict":
         torch.save(digital.state_dict(), buffer)
         return Export(buffer.getvalue(), f"{stem}.pt", "application/octet-stream")

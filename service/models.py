@@ -88,6 +88,10 @@ class Job(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a rescore job: the job whose trained candidates it measures on its own chip, and what it
+    # says about them (service.rescoring.RescoreInfo)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    rescore: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="job", cascade="all, delete-orphan", passive_deletes=True

@@ -64,6 +64,13 @@ def enforce_job_quota(
             f"most {settings.quota_job_work} (this job asks {work})",
             REQUEST_RETRY_SECONDS,
         )
+    enforce_active_jobs(session, settings, owner)
+
+
+def enforce_active_jobs(session: Session, settings: Settings, owner: ApiKey | None) -> None:
+    """Refuse (429) one active job (queued or running, rescore jobs too) too many for its
+    owner. Holds the owner's quota lock until the session's transaction ends: add the job,
+    commit."""
     key_id = owner_id(owner)
     _lock(session, key_id)
     if _active_jobs(session, key_id) >= settings.quota_active_jobs:

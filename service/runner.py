@@ -27,22 +27,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from search.active import LoopState, Round
-from search.collect import task_collection_budget, worker_initializer
+from search.collect import worker_initializer
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.job import JobHooks, LoopBudget, run_job, surrogate_quality
+from search.rescore import front_surrogate, on_chip, rescore_candidates
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
 from search.tasks import load_task
-from search.verify import Budget, VerificationResult
+from search.verify import VerificationResult
 from service.db import Database, RetryingSampleStore, retry_unavailable, unavailable
 from service.errors import user_message
 from service.leases import claim_next, finish, heartbeat
 from service.models import Candidate, Job
+from service.rescoring import is_rescore, record_front_prediction, rescore_plan
 from service.schemas import JobCreate
 from service.settings import Settings
 from service.taskspec import task_spec
-from simulator import PostTraining
 
 log = logging.getLogger("xbarnas.runner")
 T = TypeVar("T")
@@ -54,6 +55,7 @@ PHASES = {
     "search": (0.5, 0.55),
     "verify": (0.55, 0.95),
     "refit": (0.95, 1.0),
+    "rescore": (0.0, 0.95),
 }
 
 
@@ -170,7 +172,10 @@ class Runner:
             return False
         with self._lease_renewed(job_id):
             try:
-                self._run(job_id)
+                if self._db(is_rescore, self.db.sessions, job_id):
+                    self._rescore(job_id)
+                else:
+                    self._run(job_id)
             except JobCancelled:
                 self._db(finish, self.db.sessions, job_id, self.name, "cancelled")
             except LeaseLost:
@@ -254,22 +259,9 @@ class Runner:
             constraints=request.hardware.constraints(),
             seed=request.seed,
         )
-        budget = Budget(
-            train=request.train_config(),
-            mc_samples=request.budget.mc_samples,
-            post_training=PostTraining() if request.budget.post_training else None,
-            train_examples=request.budget.train_examples,
-            test_examples=request.budget.test_examples,
-        )
+        budget = request.verification_budget()
         loop = LoopBudget(
-            collection=task_collection_budget(
-                request.task,
-                request.budget.collect_train_examples,
-                request.budget.collect_test_examples,
-                request.budget.collect_epochs,
-                request.budget.collect_mc_samples,
-                request.budget.post_training,
-            ),
+            collection=request.collection_budget(),
             # the surrogate learns digitally trained accuracies: no loop for in-situ training
             rows=request.budget.collect_architectures
             if request.budget.training == "digital"
@@ -329,6 +321,28 @@ class Runner:
             rounds = [r for r in record.get("rounds", []) if r["number"] != round_.number]
             job.surrogate = {**record, "rounds": [*rounds, round_.to_dict()]}
             session.commit()
+
+    def _rescore(self, job_id: str) -> None:
+        """A rescore job: its parent's trained candidates measured on this job's chip, the rest
+        of the parent's front predicted again where a surrogate of the chip exists."""
+        plan = self._db(rescore_plan, self.db.sessions, job_id)
+        progress = self._progress(job_id)
+        progress("rescore", 0, len(plan.verified), None)
+        task = load_task(plan.task)
+        source = SurrogateSource(self.store, self.settings.data_dir / "surrogates")
+        surrogate, front = front_surrogate(source, task, plan.hw, plan.collection)
+        self._db(record_front_prediction, self.db.sessions, job_id, front)
+        scored = {c.config.id: c for c in on_chip(plan.configs, task, plan.hw, surrogate)}
+        done = self._db(self._verified_before, job_id)
+        todo = [c for c in plan.verified if c.cfg.id not in done]
+
+        def save(index: int, result: VerificationResult) -> None:
+            arch_id = todo[index].cfg.id
+            self._db(self._save, job_id, scored[arch_id], result, arch_id in plan.pareto)
+
+        rescore_candidates(todo, plan.task, plan.hw, plan.budget, self.executor, progress, save)
+        self._db(self._store_front, job_id, [scored[arch_id] for arch_id in plan.pareto])
+        self._db(finish, self.db.sessions, job_id, self.name, "succeeded")
 
     def _verified_before(self, job_id: str) -> dict[str, VerificationResult]:
         with self.db.session() as session:

@@ -8,12 +8,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from search.collect import task_collection_budget
 from search.driver import Constraints, Objective
+from search.reprogramming import Reprogramming
 from search.tasks import BUILTIN_TASKS
 from search.training import InSituTraining, TrainConfig
+from search.verify import Analysis, Budget
 from service.errors import scrub_paths
-from simulator import HardwareConfig
+from simulator import HardwareConfig, PostTraining
 from simulator.pulsed import PulsedConfig
+from simulator.sensitivity import SensitivityReport
 
 DATASET_TASK = re.compile(r"dataset-[0-9a-f]{32}")
 
@@ -300,6 +304,31 @@ class JobCreate(BaseModel):
             in_situ = InSituTraining(pulsed=PulsedConfig.preset(self.hardware.training_device))
         return TrainConfig(epochs=self.budget.train_epochs, seed=self.seed, in_situ=in_situ)
 
+    def verification_budget(self) -> Budget:
+        """What verifying one candidate spends (a rescore of the job measures with it too): the
+        job's fidelity, its seed, post-training, and the reprogramming and sensitivity
+        analyses."""
+        return Budget(
+            train=self.train_config(),
+            mc_samples=self.budget.mc_samples,
+            post_training=PostTraining() if self.budget.post_training else None,
+            train_examples=self.budget.train_examples,
+            test_examples=self.budget.test_examples,
+            analysis=Analysis(),
+        )
+
+    def collection_budget(self) -> Budget:
+        """The budget of the job's surrogate rows (the task's cheap fidelity unless the job
+        names another), and so the context of its surrogate."""
+        return task_collection_budget(
+            self.task,
+            self.budget.collect_train_examples,
+            self.budget.collect_test_examples,
+            self.budget.collect_epochs,
+            self.budget.collect_mc_samples,
+            self.budget.post_training,
+        )
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: str) -> str:
@@ -316,6 +345,31 @@ class JobCreate(BaseModel):
         if len(set(objectives)) != len(objectives):
             raise ValueError("objectives must be distinct")
         return objectives
+
+
+class RescoreCreate(BaseModel):
+    """A re-scoring of a finished job's candidates on another chip (no retraining)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"hardware": {"preset": "rram", "adc_bits": 6}}]},
+    )
+
+    hardware: HardwareSpec = Field(description="The chip, as a job's (limits are not applied).")
+
+
+class RescoreInfo(BaseModel):
+    """What a rescore job measures, and whether it could predict its front again."""
+
+    parent_id: str = Field(description="The job whose trained candidates are re-scored.")
+    verified: int = Field(description="Verified candidates measured again on this chip.")
+    front: int = Field(description="Unverified candidates of the parent's Pareto front.")
+    front_predicted: bool = Field(
+        description="Whether a surrogate of this chip predicted the unverified candidates again; "
+        "false: they carry no prediction (their cost is on this chip)."
+    )
+    surrogate: str | None = Field(None, description="The surrogate that predicted them.")
+    note: str
 
 
 class JobOut(BaseModel):
@@ -340,6 +394,8 @@ class JobOut(BaseModel):
         "the collection fidelity, what the model had predicted for them, its Kendall tau on "
         "rows it had not seen) and, when done, its quality on the job's task and chip.",
     )
+    parent_id: str | None = Field(None, description="A rescore job: the job it re-scores.")
+    rescore: RescoreInfo | None = Field(None, description="A rescore job: what it re-scores.")
 
     @field_validator("error")
     @classmethod
@@ -380,6 +436,42 @@ class CandidateOut(BaseModel):
     params: int
     energy_nj: float
     latency_us: float
+    drift: list[DriftAccuracy] = Field(
+        default_factory=list,
+        description="Verified: accuracy over the drift grid to 10 years (empty when verified "
+        "before it was measured: re-score on the same chip to get it).",
+    )
+    reprogramming: Reprogramming | None = Field(
+        None,
+        description="Verified: when the mean accuracy, and its lower band (mean - 2 std over "
+        "chips), fall the request's tolerance below the 1-second accuracy.",
+    )
+    sensitivity: SensitivityReport | None = Field(
+        None,
+        description="Verified: each analog layer's 1-day accuracy drop when only it is analog, "
+        "gain when only it is exact, and which layers to keep digital.",
+    )
+
+
+class RecordedFigures(BaseModel):
+    """A verified candidate's stored figures (accuracies as fractions, std over chips)."""
+
+    times: list[float]
+    accuracy_mean: list[float]
+    accuracy_std: list[float]
+    digital_accuracy: float
+
+
+class RecordOut(BaseModel):
+    """What reproduces a verified figure, and the figure."""
+
+    architecture_id: str
+    job_id: str
+    record: dict[str, Any] = Field(
+        description="Versions (xbarnas, torch, device model), architecture, task and data "
+        "checksum, budget and fidelity, seeds, the chip and the chip it was trained for."
+    )
+    figures: RecordedFigures
 
 
 class TaskOut(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,12 @@ from simulator.convert import analog_layers, hardware_of
 
 README = """# Analog deployment bundle (xbarnas)
 
-manifest.json    the layers in execution order: name, kind, shape, tile grid, file
+manifest.json    the layers in execution order: name, kind, shape, tile grid, file; when the
+                 verification measured them: reprogramming (when the mean accuracy, and its
+                 lower band mean - 2 std over chips, fall tolerance_points below the 1-second
+                 accuracy; the drift curve to 10 years), sensitivity (per layer, by name: the
+                 accuracy drop when only it is analog, the gain when only it is exact) and
+                 keep_digital (greedy: the layers to compute digitally, and what they recover)
 hardware.json    the chip configuration the network was verified on
 layers/NAME.npz  per layer:
   g_plus, g_minus  [rows, cols] target conductances in uS (rows = unrolled inputs, C*kh*kw for a
@@ -39,8 +45,12 @@ layers/NAME.npz  per layer:
 
 
 @torch.no_grad()
-def deployment_bundle(model: nn.Module, hw: HardwareConfig | None = None) -> bytes:
-    """The zip bundle of an analog model (converted with ``to_analog``, ideally calibrated)."""
+def deployment_bundle(
+    model: nn.Module, hw: HardwareConfig | None = None, notes: dict[str, Any] | None = None
+) -> bytes:
+    """The zip bundle of an analog model (converted with ``to_analog``, ideally calibrated);
+    ``notes`` (JSON-ready) go into the manifest beside the layers (e.g. the measured
+    reprogramming interval and layer sensitivity)."""
     model_hw = hardware_of(model)
     if model_hw is None:
         raise ValueError("model: convert it with to_analog before building a bundle")
@@ -101,7 +111,8 @@ def deployment_bundle(model: nn.Module, hw: HardwareConfig | None = None) -> byt
                     "file": path,
                 }
             )
-        bundle.writestr("manifest.json", json.dumps({"layers": manifest}, indent=1))
+        document = {"layers": manifest, **(notes or {})}
+        bundle.writestr("manifest.json", json.dumps(document, indent=1))
         bundle.writestr("hardware.json", model_hw.model_dump_json(indent=1))
         bundle.writestr("README.md", README)
     return buffer.getvalue()

@@ -38,6 +38,7 @@ def _polynomial(u: Tensor, coefficients: tuple[float, ...]) -> Tensor:
 class DeviceModel(Protocol):
     """The statistics of one device technology."""
 
+    VERSION: str  # names the statistics; changes when they do
     g_max: float
 
     def program(
@@ -63,6 +64,8 @@ class DeviceModel(Protocol):
 class IdealDevice:
     """Exact conductances: no programming noise, no drift, no read noise."""
 
+    VERSION = "ideal/1"
+
     def __init__(self, g_max: float) -> None:
         self.g_max = g_max
 
@@ -85,6 +88,8 @@ class ScaledDevice:
 
 class PCMDevice(ScaledDevice):
     """Phase-change memory: conductance-dependent programming noise, power-law drift, 1/f noise."""
+
+    VERSION = "pcm-aihwkit-pcmlike/1"  # bump when the statistics below change
 
     PROG_COEFFICIENTS = (0.26348, 1.9650, -1.1731)  # uS at g_max = 25 uS, in u = g_target / g_max
     G_MAX_REFERENCE = 25.0
@@ -139,6 +144,7 @@ class RRAMDevice(ScaledDevice):
         (86400.0, (0.701, 22.086, -50.773, 47.095, -16.458)),
         (172800.0, (0.782, 20.274, -43.507, 37.062, -11.934)),
     )
+    VERSION = "rram-wan2022/1"  # bump when the statistics below change
     G_MAX_REFERENCE = 40.0
     READ_NOISE = 0.01  # fraction of g_max
 

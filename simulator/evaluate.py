@@ -88,7 +88,7 @@ def _are_tensors(data: Data) -> bool:
     return isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor)
 
 
-def _batches(data: Data, batch_size: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+def batches(data: Data, batch_size: int | None) -> Iterator[tuple[Tensor, Tensor]]:
     if _are_tensors(data):
         x, y = data
         if len(x) != len(y):
@@ -126,25 +126,47 @@ def evaluate(
     if n_samples < 1:
         raise ValueError("n_samples: must be at least 1")
     analog = analog_copy(model, hw)
-    device = next(analog.parameters()).device
-    if batch_size is None and _are_tensors(data):
-        batch_size = max(1, examples_per_pass(analog, data[0][:1].to(device)) // n_samples)
-    if hw.input_range is None and not all(layer.calibrated for layer in analog_layers(analog)):
-        inputs = calibration_data or (x for x, _ in _batches(data, batch_size))
-        calibrate_input_ranges(analog, (x.to(device) for x in inputs))
+    batch_size = batch_size or pass_size(analog, data, n_samples)
+    calibrate_if_needed(analog, hw, calibration_data or (x for x, _ in batches(data, batch_size)))
     program(analog, seed, n_samples)
     accuracies = []
     for t in times:
         drift(analog, t, seed)  # streams of its own for each time, apart from programming
-        correct = torch.zeros(n_samples, device=device)
-        total = 0
-        for x, y in _batches(data, batch_size):
-            x, y = x.to(device), y.to(device)
-            logits = analog(x.repeat(n_samples, *([1] * (x.dim() - 1))))
-            predictions = logits.view(n_samples, len(x), -1).argmax(-1)
-            correct += (predictions == y).sum(1)
-            total += len(y)
-        if total == 0:
-            raise ValueError("data: no examples to evaluate")
-        accuracies.append(tuple((correct / total).tolist()))
+        accuracies.append(tuple(chip_accuracies(analog, data, batch_size).tolist()))
     return EvaluationResult(times, tuple(accuracies))
+
+
+def calibrate_if_needed(model: nn.Module, hw: HardwareConfig, inputs: Iterable[Tensor]) -> None:
+    """Calibrate the DAC ranges of an analog model on ``inputs`` (batches) unless ``hw`` fixes
+    them or every layer is calibrated already."""
+    if hw.input_range is None and not all(layer.calibrated for layer in analog_layers(model)):
+        device = next(model.parameters()).device
+        calibrate_input_ranges(model, (x.to(device) for x in inputs))
+
+
+def pass_size(model: nn.Module, data: Data, n_samples: int) -> int | None:
+    """Examples per batch of tensor ``data`` for ``n_samples`` chips at once (None: ``data`` is
+    already an iterable of batches)."""
+    if not _are_tensors(data):
+        return None
+    device = next(model.parameters()).device
+    return max(1, examples_per_pass(model, data[0][:1].to(device)) // n_samples)
+
+
+@torch.no_grad()
+def chip_accuracies(model: nn.Module, data: Data, batch_size: int | None) -> Tensor:
+    """Accuracy on ``data`` of each programmed instance of ``model`` as it is now (programmed and
+    drifted; layers flagged ``exact`` compute exactly): a tensor ``[instances]``."""
+    device = next(model.parameters()).device
+    n_samples = max(layer.n_instances for layer in analog_layers(model))
+    correct = torch.zeros(n_samples, device=device)
+    total = 0
+    for x, y in batches(data, batch_size):
+        x, y = x.to(device), y.to(device)
+        logits = model(x.repeat(n_samples, *([1] * (x.dim() - 1))))
+        predictions = logits.view(n_samples, len(x), -1).argmax(-1)
+        correct += (predictions == y).sum(1)
+        total += len(y)
+    if total == 0:
+        raise ValueError("data: no examples to evaluate")
+    return correct / total

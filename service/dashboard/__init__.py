@@ -28,7 +28,7 @@ from service.dashboard.forms import job_form
 from service.deps import get_session, get_settings
 from service.exports import FORMATS
 from service.models import ApiKey
-from service.schemas import CHIP_OVERRIDES, ZERO_MEANS, SessionCreate
+from service.schemas import CHIP_OVERRIDE_EXTRA, CHIP_OVERRIDES, ZERO_MEANS, SessionCreate
 from service.settings import Settings
 from simulator.config import PRESETS, HardwareConfig
 
@@ -41,6 +41,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 PRESET_FIELDS = ("device", *CHIP_OVERRIDES)
+# the rescore form's fields besides the overrides: the chip, not the search's limits
+RESCORE_CHIP = ("hardware.preset", "hardware.tile_rows", "hardware.tile_cols")
 
 
 def _start_session(response: Response, request: Request, settings: Settings, key: ApiKey) -> None:
@@ -115,12 +117,15 @@ def new_job_page(request: Request, session: SessionDep, settings: SettingsDep) -
 def job_page(request: Request, job_id: str, session: SessionDep, settings: SettingsDep) -> Response:
     if (redirect := _adopt_token(request, session, settings)) is not None:
         return redirect
+    (hardware,) = [section for section in job_form() if section.name == "hardware"]
     context = {
         "page": "job",
         "job_id": job_id,
         "formats": FORMATS,
         "chip_overrides": CHIP_OVERRIDES,
         "zero_means": ZERO_MEANS,
+        "rescore_fields": [f for f in hardware.ungrouped() if f.path in RESCORE_CHIP],
+        "rescore_overrides": hardware.groups()[CHIP_OVERRIDE_EXTRA["x-group"]],
     }
     return templates.TemplateResponse(request, "job.html", context)
 

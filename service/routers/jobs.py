@@ -11,12 +11,21 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from search.reprogramming import DEFAULT_TOLERANCE, reprogramming_intervals
 from service.auth import Owner, owner_id
 from service.db import unavailable
 from service.deps import get_session, get_settings
 from service.models import Candidate, Job
 from service.quotas import OVER_QUOTA, enforce_job_quota
-from service.schemas import CandidateOut, DriftAccuracy, JobCreate, JobOut, JobPage
+from service.rescoring import create_rescore
+from service.schemas import (
+    CandidateOut,
+    DriftAccuracy,
+    JobCreate,
+    JobOut,
+    JobPage,
+    RescoreCreate,
+)
 from service.settings import Settings
 from service.taskspec import task_spec
 
@@ -77,9 +86,14 @@ def list_jobs(
     owner: Owner,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    parent: Annotated[
+        str | None, Query(max_length=32, description="Only the rescore jobs of this job.")
+    ] = None,
 ) -> JobPage:
     """Jobs, newest first."""
     mine = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner.id
+    if parent is not None:
+        mine = mine & (Job.parent_id == parent)
     total = session.scalar(select(func.count()).select_from(Job).where(mine))
     jobs = session.scalars(
         select(Job).where(mine).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
@@ -145,28 +159,61 @@ def cancel(job_id: str, session: SessionDep, owner: Owner) -> JobOut:
     return job_out(session, job)
 
 
+@router.post(
+    "/{job_id}/rescore",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses={
+        **OVER_QUOTA,
+        409: {"description": "The job runs, has nothing to re-score, or has no stored weights"},
+    },
+)
+def rescore(
+    job_id: str,
+    body: RescoreCreate,
+    response: Response,
+    session: SessionDep,
+    owner: Owner,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> JobOut:
+    """Re-score a finished job's verified candidates on another chip, without retraining: a
+    child job (its progress at the returned Location) programs their stored trained weights on
+    that chip, optimises the ranges again and runs the drift Monte Carlo with the job's seeds;
+    the unverified front is predicted again by the chip's surrogate where one exists (the
+    job's ``rescore`` says whether). 409 while the job runs, or when it has no stored trained
+    weights; 429 over the active-jobs quota."""
+    child = create_rescore(session, _job(session, job_id, owner), body, settings, owner)
+    response.headers["Location"] = f"/v1/jobs/{child.id}"
+    return job_out(session, child)
+
+
+ToleranceQuery = Annotated[
+    float,
+    Query(
+        gt=0,
+        le=100,
+        description="Reprogramming tolerance: accuracy points below the 1-second accuracy.",
+    ),
+]
+
+
 @router.get("/{job_id}/candidates", response_model=list[CandidateOut])
-def candidates(job_id: str, session: SessionDep, owner: Owner) -> list[CandidateOut]:
-    """The job's Pareto front and verified candidates, verified and most accurate first."""
+def candidates(
+    job_id: str, session: SessionDep, owner: Owner, tolerance: ToleranceQuery = DEFAULT_TOLERANCE
+) -> list[CandidateOut]:
+    """The job's Pareto front and verified candidates, verified and most accurate first; the
+    verified ones with their reprogramming interval at ``tolerance`` and layer sensitivity."""
     _job(session, job_id, owner)
     rows = session.scalars(select(Candidate).where(Candidate.job_id == job_id)).all()
-    out = [candidate_out(c) for c in rows]
+    out = [candidate_out(c, tolerance) for c in rows]
     return sorted(
         out, key=lambda c: (not c.verified, -(c.accuracy_1d or c.predicted.get("accuracy_1d", 0.0)))
     )
 
 
-def candidate_out(candidate: Candidate) -> CandidateOut:
+def candidate_out(candidate: Candidate, tolerance: float = DEFAULT_TOLERANCE) -> CandidateOut:
     verified = candidate.verified or {}
-    accuracy = [
-        DriftAccuracy(time_seconds=t, mean=m, std=s)
-        for t, m, s in zip(
-            verified.get("times", []),
-            verified.get("accuracy_mean", []),
-            verified.get("accuracy_std", []),
-            strict=True,
-        )
-    ]
+    grid = verified.get("drift") or {}
     cost = candidate.cost
     return CandidateOut(
         architecture_id=candidate.architecture_id,
@@ -175,7 +222,11 @@ def candidate_out(candidate: Candidate) -> CandidateOut:
         pareto=candidate.pareto,
         verified=candidate.verified is not None,
         accuracy_1d=candidate.accuracy_1d,
-        accuracy=accuracy,
+        accuracy=_curve(
+            verified.get("times", []),
+            verified.get("accuracy_mean", []),
+            verified.get("accuracy_std", []),
+        ),
         avm=verified.get("avm"),
         digital_accuracy=verified.get("digital_accuracy"),
         fidelity=candidate.fidelity,
@@ -183,4 +234,18 @@ def candidate_out(candidate: Candidate) -> CandidateOut:
         params=int(cost["params"]),
         energy_nj=cost["energy"],
         latency_us=cost["latency"],
+        drift=_curve(grid.get("times", []), grid.get("mean", []), grid.get("std", [])),
+        reprogramming=(
+            reprogramming_intervals(grid["times"], grid["mean"], grid["std"], tolerance)
+            if grid
+            else None
+        ),
+        sensitivity=verified.get("sensitivity") or None,
     )
+
+
+def _curve(times: list[float], means: list[float], stds: list[float]) -> list[DriftAccuracy]:
+    return [
+        DriftAccuracy(time_seconds=t, mean=m, std=s)
+        for t, m, s in zip(times, means, stds, strict=True)
+    ]

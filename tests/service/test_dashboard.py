@@ -70,9 +70,14 @@ def page(browser, server):
         context.close()
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, section: str | None = None) -> None:
+    """The whole page, or one ``section`` of it (a selector): a full-page screenshot resizes the
+    viewport, and the charts' layout is still settling from it when the next click lands."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    if section is None:
+        page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    else:
+        page.locator(section).screenshot(path=ARTIFACTS / f"{name}.png")
 
 
 def _plotted(page, chart: str) -> list[dict]:
@@ -142,6 +147,52 @@ def test_submit_watch_plot_and_download(page, server, served):
     expect(row).to_contain_text("succeeded")
     expect(row.locator("td").last).to_contain_text("%")
     _shot(page, "05-job-list")
+
+
+def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
+    job = server.submit({"budget": {**LIGHT_BUDGET, "train_examples": 400, "post_training": False}})
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=400_000)
+    expect(page.locator("#rescore")).to_be_visible()
+    expect(page.locator("#f-hardware\\.tile_rows")).to_have_value("256")  # the job's chip
+    page.select_option("#f-hardware\\.preset", "rram")
+    page.locator("#rescore-form summary").click()
+    page.fill("#f-hardware\\.adc_bits", "6")
+    _shot(page, "07-rescore-form", "#rescore")
+    with page.expect_response(f"**/v1/jobs/{job['id']}/rescore") as posted:
+        page.click("#rescore-submit")
+    assert posted.value.status == 202
+    (child,) = [j["id"] for j in server.json("GET", f"/v1/jobs?parent={job['id']}")["items"]]
+    page.wait_for_url(f"**/jobs/{child}")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=300_000)
+    expect(page.locator("#rescore-of")).to_contain_text("No surrogate")  # front not predicted
+    expect(page.locator("#comparison")).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#compare-drift .scatterlayer .trace').length >= 4"
+    )
+    dashes = page.evaluate(
+        "() => document.getElementById('compare-drift').data.map((t) => t.line.dash)"
+    )
+    assert sorted(dashes) == ["dash", "dash", "solid", "solid"]  # two networks, both chips
+    front = {trace["name"]: trace["points"] for trace in _plotted(page, "compare-front")}
+    assert front["verified, job's chip"] == front["verified, this chip"] == 2
+    assert "predicted, this chip" not in front
+    rows = page.locator("#candidates tr.verified")
+    expect(rows.first.locator("td").nth(9)).to_have_text(re.compile(r"\d"))  # reprogram after
+    _shot(page, "08-rescore-comparison", "#comparison")
+
+    rows.first.locator("[data-details]").click()
+    expect(page.locator("#candidate-view")).to_be_visible()
+    expect(page.locator("#keep-digital")).to_contain_text("digital recovers")
+    page.wait_for_function("() => document.querySelectorAll('#sensitivity .bars .point').length")
+    bars = _plotted(page, "sensitivity")
+    assert len(bars) == 2 and bars[0]["points"] == bars[1]["points"] > 1  # per analog layer
+    assert page.locator("#sensitivity .bars .point").count() == 2 * bars[0]["points"]
+    assert len(_plotted(page, "reprogramming")) == 3  # mean, lower band, threshold
+    _shot(page, "09-candidate-sensitivity")
+
+    page.goto(f"/jobs/{job['id']}")  # the job lists its re-scorings
+    expect(page.locator(f'#rescores a[href="/jobs/{child}"]')).to_be_visible()
 
 
 def _assert_no_key_in_the_log(process, key: str) -> None:

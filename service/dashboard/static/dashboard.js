@@ -2,7 +2,9 @@
 "use strict";
 
 const TERMINAL = ["succeeded", "failed", "cancelled"];
-const DRIFT_TICKS = { 1: "1 s", 3600: "1 h", 86400: "1 day", 2592000: "1 month", 31536000: "1 year" };
+const DRIFT_TICKS = {
+  1: "1 s", 3600: "1 h", 86400: "1 day", 2592000: "1 month", 31536000: "1 year", 315360000: "10 years",
+};
 const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2",
   "#65a30d", "#ea580c", "#4f46e5"];
 
@@ -143,7 +145,7 @@ function renderJobs(page) {
     const hardware = job.request.hardware || {};
     return element("tr", { dataset: { jobId: job.id } },
       element("td", {}, link),
-      element("td", {}, job.request.task),
+      element("td", {}, job.request.task, job.parent_id ? element("span", { class: "help" }, " · re-score") : ""),
       element("td", {}, `${hardware.preset} ${hardware.tile_rows}×${hardware.tile_cols}`),
       element("td", {}, statusBadge(job.status)),
       element("td", {}, job.phase),
@@ -300,10 +302,23 @@ async function jobPage() {
   const chip = {
     overrides: root.dataset.chipOverrides.split(","), zeroMeans: JSON.parse(root.dataset.zeroMeans),
   };
-  const view = { jobId, formats, chip, axis: "tiles", candidates: [], lastFetch: 0, fetched: null };
+  const view = {
+    jobId, formats, chip, axis: "tiles", candidates: [], lastFetch: 0, fetched: null,
+    tolerance: 1, selected: null, parent: null, job: null,
+  };
   document.getElementById("pareto-x").addEventListener("change", (event) => {
     view.axis = event.target.value;
     drawPareto(view);
+  });
+  document.getElementById("tolerance").addEventListener("change", async (event) => {
+    const tolerance = Number(event.target.value);
+    if (!(tolerance > 0 && tolerance <= 100)) return;
+    view.tolerance = tolerance;
+    await loadCandidates(view);
+  });
+  document.getElementById("rescore-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    rescoreJob(view, event.target);
   });
   document.getElementById("cancel").addEventListener("click", async () => {
     try {
@@ -319,6 +334,8 @@ async function jobPage() {
     notice(error.status === 404 ? `Job ${jobId} does not exist.` : error.message);
     return;
   }
+  if (job.parent_id) view.parent = { job: await api(`/v1/jobs/${job.parent_id}`), candidates: null };
+  fillForm(document.getElementById("rescore-form"), job.request);
   await update(view, job);
   if (!TERMINAL.includes(job.status)) follow(view);
 }
@@ -349,6 +366,7 @@ async function poll(view) {
 }
 
 async function update(view, job) {
+  view.job = job;
   renderJob(view, job);
   // candidates exist from the end of the search on; re-read them while verification runs
   const final = TERMINAL.includes(job.status);
@@ -356,9 +374,16 @@ async function update(view, job) {
   if (view.fetched !== job.status + job.phase || due || final) {
     view.lastFetch = Date.now();
     view.fetched = job.status + job.phase;
-    view.candidates = await api(`/v1/jobs/${view.jobId}/candidates`);
-    renderCandidates(view);
+    await loadCandidates(view);
   }
+  if (final) await listRescores(view);
+}
+
+async function loadCandidates(view) {
+  const query = `candidates?tolerance=${view.tolerance}`;
+  view.candidates = await api(`/v1/jobs/${view.jobId}/${query}`);
+  if (view.parent) view.parent.candidates = await api(`/v1/jobs/${view.parent.job.id}/${query}`);
+  renderCandidates(view);
 }
 
 function renderJob(view, job) {
@@ -386,6 +411,56 @@ function renderJob(view, job) {
   error.textContent = job.error || "";
   document.getElementById("cancel").hidden = !running;
   document.getElementById("request").textContent = JSON.stringify(job.request, null, 2);
+  const of = document.getElementById("rescore-of");
+  of.hidden = !job.rescore;
+  if (job.rescore) {
+    const parent = element("a", { href: `/jobs/${job.rescore.parent_id}` },
+      element("code", {}, job.rescore.parent_id.slice(0, 8)));
+    of.replaceChildren("Re-score of job ", parent, `: its ${job.rescore.verified} trained ` +
+      "candidates programmed on this chip, without retraining. ", job.rescore.note + ".");
+  }
+}
+
+// --- re-scoring on another chip ----------------------------------------------------------------
+async function rescoreJob(view, form) {
+  clearErrors();
+  const button = document.getElementById("rescore-submit");
+  button.disabled = true;
+  try {
+    const child = await api(`/v1/jobs/${view.jobId}/rescore`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(readForm(form)),
+    });
+    window.location.href = `/jobs/${child.id}`;
+  } catch (error) {
+    showErrors(error);
+    button.disabled = false;
+  }
+}
+
+// The form's fields set from a request body (the job's chip, to change one thing of it).
+function fillForm(form, body) {
+  for (const input of form.querySelectorAll("[data-path]")) {
+    const value = input.dataset.path.split(".").reduce((object, key) => object?.[key], body);
+    if (value === undefined) continue;
+    if (input.dataset.kind === "tristate") input.value = value == null ? "" : String(value);
+    else if (input.dataset.kind === "checkbox") input.checked = Boolean(value);
+    else input.value = value ?? "";
+  }
+}
+
+async function listRescores(view) {
+  const root = view.job.parent_id || view.jobId;
+  try {
+    const page = await api(`/v1/jobs?parent=${root}&limit=200`);
+    const items = page.items.filter((job) => job.id !== view.jobId).map((job) =>
+      element("li", {}, element("a", { href: `/jobs/${job.id}` }, element("code", {}, job.id.slice(0, 8))),
+        ` on ${chipSummary(view.chip, job.request.hardware)} `, statusBadge(job.status)));
+    document.getElementById("rescores").replaceChildren(...items);
+  } catch (error) {
+    notice("Could not list the re-scorings: " + error.message);
+  }
 }
 
 // The chip a job ran on: its preset and tile geometry, then the overrides it gave.
@@ -402,13 +477,22 @@ function renderCandidates(view) {
   const candidates = view.candidates;
   document.getElementById("candidates").hidden = !candidates.length;
   document.getElementById("no-candidates").hidden = candidates.length > 0;
+  const final = TERMINAL.includes(view.job.status);
+  document.getElementById("rescore").hidden = !(final && candidates.some((c) => c.verified));
   const rows = candidates.map((c) => {
     const downloads = c.verified
       ? view.formats.map((format) => element("a", {
         class: "button small", download: "", dataset: { format },
-        href: `/v1/architectures/${c.architecture_id}/export?format=${format}`,
+        href: `/v1/architectures/${c.architecture_id}/export?format=${format}&job=${view.jobId}`,
       }, format))
       : [element("span", { class: "help" }, "not verified")];
+    const details = element("button", { type: "button", class: "small", dataset: { details: "" } },
+      "Details");
+    details.addEventListener("click", () => {
+      view.selected = c.architecture_id;
+      renderCandidateView(view);
+      document.getElementById("candidate-view").scrollIntoView({ block: "start" });
+    });
     return element("tr", { dataset: { architectureId: c.architecture_id }, class: c.verified ? "verified" : "" },
       element("td", {}, element("code", { title: JSON.stringify(c.architecture) },
         c.architecture_id.slice(0, 10))),
@@ -420,12 +504,167 @@ function renderCandidates(view) {
       element("td", { class: "num" }, percent(c.accuracy_1d)),
       element("td", { class: "num" }, c.avm == null ? "–" : percent(c.avm)),
       element("td", { class: "num" }, percent(c.digital_accuracy)),
+      element("td", { class: "num" }, c.reprogramming?.mean.label ?? "–"),
+      element("td", { class: "num" }, c.reprogramming?.lower_band.label ?? "–"),
+      element("td", {}, c.verified ? details : ""),
       element("td", { class: "downloads" }, ...downloads),
     );
   });
   document.querySelector("#candidates tbody").replaceChildren(...rows);
   drawPareto(view);
   drawDrift(view);
+  drawComparison(view);
+  renderCandidateView(view);
+}
+
+// --- one candidate: layer sensitivity, reprogramming interval ---------------------------------
+function renderCandidateView(view) {
+  const c = view.candidates.find((x) => x.verified && x.architecture_id === view.selected);
+  document.getElementById("candidate-view").hidden = !c;
+  if (!c) return;
+  document.getElementById("candidate-id").textContent = c.architecture_id;
+  document.getElementById("candidate-record").href =
+    `/v1/architectures/${c.architecture_id}/record?job=${view.jobId}`;
+  const timing = c.reprogramming;
+  document.getElementById("reprogram-after").textContent = timing
+    ? `Reprogram after ${timing.mean.label}: the mean accuracy over chips then falls ` +
+      `${view.tolerance} point${view.tolerance === 1 ? "" : "s"} below its 1-second ` +
+      `${percent(timing.reference_accuracy)}; ` +
+      `mean − 2 std over chips does after ${timing.lower_band.label}.`
+    : "Verified before the drift grid to 10 years was measured: re-score the job on the same " +
+      "chip to measure it.";
+  document.getElementById("keep-digital").textContent = keepDigital(c.sensitivity);
+  drawSensitivity(c);
+  drawReprogramming(c, view.tolerance);
+}
+
+function points(value, digits = 1) {
+  return (100 * value).toFixed(digits) + " points";
+}
+
+function keepDigital(sensitivity) {
+  if (!sensitivity) {
+    return "Verified before layer sensitivity was measured: re-score the job on the same chip " +
+      "to measure it.";
+  }
+  const loss = sensitivity.exact_accuracy - sensitivity.analog_accuracy;
+  const steps = sensitivity.keep_digital.map((choice) =>
+    `keeping ${choice.layers.join(" + ")} digital recovers ${percent(choice.recovered, 0)} ` +
+    `(${percent(choice.accuracy)})`);
+  return `After 1 day the chip loses ${points(loss)} against the digital network ` +
+    `(${percent(sensitivity.analog_accuracy)} vs ${percent(sensitivity.exact_accuracy)}); ` +
+    steps.join("; ") + ".";
+}
+
+function drawSensitivity(c) {
+  if (!window.Plotly) return;
+  const layers = [...(c.sensitivity?.layers ?? [])].reverse();  // the first layer on top
+  const names = layers.map((layer) => layer.name);
+  const bars = (name, color, value, error) => ({
+    type: "bar", orientation: "h", name, y: names, x: layers.map((l) => 100 * l[value]),
+    marker: { color }, error_x: { type: "data", array: layers.map((l) => 100 * l[error]) },
+    hovertemplate: "%{y}: %{x:.2f} points<extra></extra>",
+  });
+  const traces = layers.length ? [
+    bars("drop when only this layer is analog", "#dc2626", "only_analog_drop", "only_analog_drop_se"),
+    bars("gain when only this layer is exact", "#059669", "only_exact_gain", "only_exact_gain_se"),
+  ] : [];
+  const chart = document.getElementById("sensitivity");
+  chart.style.height = `${Math.max(360, 120 + 28 * layers.length)}px`;
+  const layout = {
+    ...PLOT_LAYOUT,
+    margin: { ...PLOT_LAYOUT.margin, l: 20 },
+    barmode: "group",
+    legend: { orientation: "h", y: -0.12 },
+    xaxis: { title: { text: "accuracy points after 1 day (± s.e.)" }, visible: !!traces.length },
+    yaxis: { automargin: true, visible: !!traces.length },
+    annotations: traces.length ? [] : [placeholder("not measured for this candidate")],
+  };
+  Plotly.react(chart, traces, layout, PLOT_CONFIG);
+}
+
+function drawReprogramming(c, tolerance) {
+  if (!window.Plotly) return;
+  const grid = c.drift;
+  const t = grid.map((p) => p.time_seconds);
+  const timing = c.reprogramming;
+  const traces = grid.length ? [
+    { x: t, y: grid.map((p) => p.mean), mode: "lines+markers", name: "mean over chips",
+      line: { color: "#2563eb" }, type: "scatter" },
+    { x: t, y: grid.map((p) => p.mean - 2 * p.std), mode: "lines", name: "mean − 2 std",
+      line: { color: "#2563eb", dash: "dot" }, type: "scatter" },
+    { x: [t[0], t.at(-1)], y: [timing.threshold, timing.threshold], mode: "lines",
+      name: `1 s accuracy − ${tolerance} points`, line: { color: "#dc2626", dash: "dash" },
+      type: "scatter" },
+  ] : [];
+  const marks = timing ? [timing.mean, timing.lower_band].filter((i) => i.seconds != null) : [];
+  const layout = {
+    ...PLOT_LAYOUT,
+    xaxis: driftAxis(traces.length, true),
+    yaxis: { title: { text: "accuracy" }, tickformat: ".1%", visible: !!traces.length },
+    shapes: marks.map((interval) => ({
+      type: "line", x0: interval.seconds, x1: interval.seconds, yref: "paper", y0: 0, y1: 1,
+      line: { color: "#dc2626", width: 1 },
+    })),
+    annotations: traces.length ? [] : [placeholder("not measured for this candidate")],
+  };
+  Plotly.react("reprogramming", traces, layout, PLOT_CONFIG);
+}
+
+// --- a re-scoring beside the job it re-scores ---------------------------------------------------
+function drawComparison(view) {
+  document.getElementById("comparison").hidden = !view.parent;
+  if (!view.parent || !window.Plotly) return;
+  document.getElementById("parent-chip").textContent =
+    chipSummary(view.chip, view.parent.job.request.hardware);
+  const before = new Map(view.parent.candidates.filter((c) => c.verified)
+    .map((c) => [c.architecture_id, c]));
+  const after = view.candidates.filter((c) => c.verified);
+  const curves = [];
+  after.forEach((c, i) => {
+    const color = COLORS[i % COLORS.length];
+    const pairs = [[before.get(c.architecture_id), "dash", "job's chip"], [c, "solid", "this chip"]];
+    for (const [candidate, dash, chip] of pairs) {
+      if (!candidate) continue;
+      curves.push({
+        x: candidate.accuracy.map((p) => p.time_seconds), y: candidate.accuracy.map((p) => p.mean),
+        mode: "lines+markers", type: "scatter", name: `${shortId(c)} · ${chip}`,
+        legendgroup: shortId(c), line: { color, dash }, marker: { color, size: 6 },
+        hovertemplate: `${shortId(c)} · ${chip}<br>%{x:.3s} s: %{y:.2%}<extra></extra>`,
+      });
+    }
+  });
+  Plotly.react("compare-drift", curves, {
+    ...PLOT_LAYOUT,
+    xaxis: driftAxis(curves.length, false),
+    yaxis: { title: { text: "accuracy (mean over chips)" }, tickformat: ".1%" },
+  }, PLOT_CONFIG);
+  const predicted = (candidates) => candidates.filter((c) => c.predicted.accuracy_1d != null);
+  const moves = after.filter((c) => before.has(c.architecture_id)).flatMap((c) => {
+    const old = before.get(c.architecture_id);
+    return [[old.tiles, old.accuracy_1d], [c.tiles, c.accuracy_1d], [null, null]];
+  });
+  const front = [
+    { name: "predicted, job's chip", candidates: predicted(view.parent.candidates),
+      y: (c) => c.predicted.accuracy_1d, marker: { color: "#cbd5e1", size: 8 } },
+    { name: "predicted, this chip", candidates: predicted(view.candidates),
+      y: (c) => c.predicted.accuracy_1d, marker: { color: "#93c5fd", size: 8 } },
+    { name: "verified, job's chip", candidates: [...before.values()], y: (c) => c.accuracy_1d,
+      marker: { color: "#fff", size: 11, symbol: "diamond", line: { color: "#1e3a8a", width: 2 } } },
+    { name: "verified, this chip", candidates: after, y: (c) => c.accuracy_1d,
+      marker: { color: "#2563eb", size: 12, symbol: "diamond", line: { color: "#1e3a8a", width: 1 } } },
+  ].filter((trace) => trace.candidates.length).map((trace) => ({
+    name: trace.name, type: "scatter", mode: "markers", marker: trace.marker,
+    x: trace.candidates.map((c) => c.tiles), y: trace.candidates.map(trace.y),
+    text: trace.candidates.map(shortId), hovertemplate: "%{text}<br>%{x} tiles: %{y:.2%}<extra></extra>",
+  }));
+  const shifts = { name: "shift", type: "scatter", mode: "lines", hoverinfo: "skip",
+    x: moves.map((p) => p[0]), y: moves.map((p) => p[1]), line: { color: "#94a3b8", width: 1 } };
+  Plotly.react("compare-front", [shifts, ...front], {
+    ...PLOT_LAYOUT,
+    xaxis: { title: { text: "tiles" }, zeroline: false },
+    yaxis: { title: { text: "accuracy after 1 day" }, tickformat: ".1%" },
+  }, PLOT_CONFIG);
 }
 
 const PLOT_LAYOUT = {
@@ -497,16 +736,22 @@ function drawDrift(view) {
         hovertemplate: `${group}<br>%{x:.3s} s: %{y:.2%} ± %{customdata:.2%}<extra></extra>` },
     );
   });
-  const ticks = Object.keys(DRIFT_TICKS).map(Number);
   const layout = {
     ...PLOT_LAYOUT,
-    xaxis: { type: "log", title: { text: "time after programming" }, tickvals: ticks,
-      ticktext: ticks.map((t) => DRIFT_TICKS[t]), range: [-0.3, 7.7], visible: !!traces.length },
+    xaxis: driftAxis(traces.length, false),
     yaxis: { title: { text: "accuracy (mean ± std over chips)" }, tickformat: ".1%",
       visible: !!traces.length },
     annotations: traces.length ? [] : [placeholder("curves appear as candidates are verified")],
   };
   Plotly.react("drift", traces, layout, PLOT_CONFIG);
+}
+
+// Log time after programming, to a year (or to ten years: the reprogramming grid).
+function driftAxis(visible, tenYears) {
+  const ticks = Object.keys(DRIFT_TICKS).map(Number).filter((t) => tenYears || t < 3e8);
+  return { type: "log", title: { text: "time after programming" }, tickvals: ticks,
+    ticktext: ticks.map((t) => DRIFT_TICKS[t]), range: [-0.3, tenYears ? 8.8 : 7.7],
+    visible: !!visible };
 }
 
 function placeholder(text) {
