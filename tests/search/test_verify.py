@@ -1,11 +1,12 @@
 """Verification: one training measured on many chips gives what a verification per chip gives."""
 
+import numpy as np
 import pytest
 
 from search.baselines import RESNET8
 from search.tasks import load_task
 from search.training import TrainConfig
-from search.verify import Budget, verify, verify_on_chips
+from search.verify import Analysis, Budget, verify, verify_on_chips
 from simulator import HardwareConfig
 
 PCM = HardwareConfig.preset("pcm", tile_rows=128, tile_cols=128)
@@ -43,3 +44,15 @@ def test_chips_share_one_training(digits):
 def test_no_chips_is_an_error(digits):
     with pytest.raises(ValueError, match="chips"):
         verify_on_chips(RESNET8, digits, [], BUDGET)
+
+
+def test_analyses_of_a_large_test_split_take_a_fixed_subset(digits):
+    budget = BUDGET.model_copy(update={"analysis": Analysis(test_examples=60)})
+    result = verify(RESNET8, digits, PCM, budget)
+    assert len(result.drift["times"]) == 17 and result.drift["times"][0] == 1.0
+    # every figure of the grid counts correct answers out of 60 images on each of the 2 chips
+    counts = np.asarray(result.drift["mean"]) * 60 * budget.mc_samples
+    assert np.allclose(counts, np.round(counts), atol=1e-3)
+    whole = verify(RESNET8, digits, PCM, BUDGET.model_copy(update={"analysis": Analysis()}))
+    grid = dict(zip(whole.drift["times"], whole.drift["mean"], strict=True))
+    assert grid[86400.0] == whole.accuracy_1d  # the split is small: the verification's reused
