@@ -165,7 +165,7 @@ def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
     (child,) = [j["id"] for j in server.json("GET", f"/v1/jobs?parent={job['id']}")["items"]]
     page.wait_for_url(f"**/jobs/{child}")
     expect(page.locator("#status")).to_have_text("succeeded", timeout=300_000)
-    expect(page.locator("#rescore-of")).to_contain_text("No surrogate")  # front not predicted
+    expect(page.locator("#rescore-of")).to_contain_text("pooled surrogate")  # knows the chip
     expect(page.locator("#comparison")).to_be_visible()
     page.wait_for_function(
         "() => document.querySelectorAll('#compare-drift .scatterlayer .trace').length >= 4"
@@ -176,7 +176,6 @@ def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
     assert sorted(dashes) == ["dash", "dash", "solid", "solid"]  # two networks, both chips
     front = {trace["name"]: trace["points"] for trace in _plotted(page, "compare-front")}
     assert front["verified, job's chip"] == front["verified, this chip"] == 2
-    assert "predicted, this chip" not in front
     rows = page.locator("#candidates tr.verified")
     expect(rows.first.locator("td").nth(9)).to_have_text(re.compile(r"\d"))  # reprogram after
     _shot(page, "08-rescore-comparison", "#comparison")
@@ -193,6 +192,32 @@ def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
 
     page.goto(f"/jobs/{job['id']}")  # the job lists its re-scorings
     expect(page.locator(f'#rescores a[href="/jobs/{child}"]')).to_be_visible()
+
+
+def test_a_job_on_a_new_chip_shows_its_active_loop(page, server):
+    budget = {
+        **LIGHT_BUDGET,
+        "top_k": 1,
+        "train_examples": 300,
+        "post_training": False,
+        "collect_architectures": 4,
+        "collect_batch": 2,
+        "collect_train_examples": 150,
+        "collect_test_examples": 60,
+        "collect_epochs": 1,
+        "collect_mc_samples": 1,
+    }
+    chip = {"preset": "rram", "tile_rows": 128, "tile_cols": 128, "max_tiles": 16}
+    job = server.submit({"hardware": chip, "budget": budget})
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=400_000)
+    expect(page.locator("#surrogate")).to_be_visible()
+    expect(page.locator("#rounds tbody tr")).to_have_count(2)
+    expect(page.locator("#rounds tbody tr").nth(1).locator("td").nth(2)).to_have_text("4")
+    expect(page.locator("#surrogate-quality")).to_contain_text("Fitted with 4 rows")
+    traces = _plotted(page, "rounds-chart")
+    assert [t["name"] for t in traces] == ["all", "better half"] and traces[0]["points"] == 1
+    _shot(page, "10-active-loop", "#surrogate")
 
 
 def _assert_no_key_in_the_log(process, key: str) -> None:

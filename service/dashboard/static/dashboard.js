@@ -411,6 +411,7 @@ function renderJob(view, job) {
   error.textContent = job.error || "";
   document.getElementById("cancel").hidden = !running;
   document.getElementById("request").textContent = JSON.stringify(job.request, null, 2);
+  renderSurrogate(job.surrogate);
   const of = document.getElementById("rescore-of");
   of.hidden = !job.rescore;
   if (job.rescore) {
@@ -419,6 +420,54 @@ function renderJob(view, job) {
     of.replaceChildren("Re-score of job ", parent, `: its ${job.rescore.verified} trained ` +
       "candidates programmed on this chip, without retraining. ", job.rescore.note + ".");
   }
+}
+
+// --- the job's surrogate: the active loop's rounds and the model's quality ---------------------
+function renderSurrogate(record) {
+  const section = document.getElementById("surrogate");
+  section.hidden = !record;
+  if (!record) return;
+  const rounds = record.rounds || [];
+  document.getElementById("rounds").hidden = !rounds.length;
+  document.querySelector("#rounds tbody").replaceChildren(...rounds.map((r) =>
+    element("tr", {},
+      element("td", { class: "num" }, String(r.number)),
+      element("td", { class: "num" }, String(r.architectures.length)),
+      element("td", { class: "num" }, String(r.in_domain_rows)),
+      element("td", { class: "num" }, tau(r.prospective_tau)),
+      element("td", { class: "num" }, tau(r.prospective_tau_better_half)),
+      element("td", { class: "num" }, number(r.seconds)))));
+  const quality = record.quality;
+  const held = quality?.held_out;
+  document.getElementById("surrogate-quality").textContent = quality
+    ? `Fitted with ${quality.in_domain_rows} rows of this task and chip (${quality.context}). ` +
+      (held ? `On ${held.n} held-out architectures: Kendall tau ${tau(held.accuracy_1d.kendall_tau)}, ` +
+        `better half ${tau(held.kendall_tau_better_half)} (parameter count: ` +
+        `${tau(held.params_baseline_kendall_tau)}).` : "Too few of its rows to hold some out.")
+    : rounds.length ? "Active loop: each round verifies the architectures the surrogate rates " +
+      "highest (prediction plus uncertainty) and refits with them." : "";
+  drawRounds(rounds);
+}
+
+function tau(value) {
+  return value == null ? "–" : value.toFixed(2);
+}
+
+function drawRounds(rounds) {
+  if (!window.Plotly) return;
+  const scored = rounds.filter((r) => r.prospective_tau != null);
+  const trace = (key, name, color) => ({
+    x: scored.map((r) => r.in_domain_rows), y: scored.map((r) => r[key]), name,
+    mode: "lines+markers", line: { color }, type: "scatter",
+  });
+  Plotly.react("rounds-chart", scored.length
+    ? [trace("prospective_tau", "all", COLORS[0]), trace("prospective_tau_better_half", "better half", COLORS[1])]
+    : [], {
+    ...PLOT_LAYOUT,
+    xaxis: { title: { text: "rows of this task and chip" }, visible: !!scored.length },
+    yaxis: { title: { text: "Kendall tau" }, range: [-1, 1], visible: !!scored.length },
+    annotations: scored.length ? [] : [placeholder("appears after the loop's second round")],
+  }, PLOT_CONFIG);
 }
 
 // --- re-scoring on another chip ----------------------------------------------------------------
