@@ -9,7 +9,8 @@ context's architectures is held out of every fit (on no chip, in no task); on th
 prints Kendall tau overall and among the better half of:
 - the pooled model of every other context, with 0 rows of the target;
 - the same with 16, 32 (and 150) rows of the target, weighted as in-domain;
-- a surrogate of the target alone, fitted on 150 of its rows (today's collect-then-search);
+- a surrogate of the target alone, fitted on 150 of its rows, or all it has if fewer
+  (today's collect-then-search);
 - parameter count.
 First for the held-out chip (digits rows of the other chips pooled), then, with
 --transfer-task, for that task on the shipped chip: pooled from the other task only (task
@@ -77,11 +78,11 @@ def table(groups: list[Group], target: Group, pool: Callable[[Group], bool], see
             bound = fit_pooled(pooled, own).bind(target.context)
             name = f"pooled + {k} rows of the target"
             results.setdefault(name, []).append(scores(bound.score, target, test))
-        if len(rest) >= ALONE:
-            alone = fit_pooled([], subset(target, rest[:ALONE])).bind(target.context)
-            results.setdefault(f"target alone, {ALONE} rows", []).append(
-                scores(alone.score, target, test)
-            )
+        alone_rows = min(ALONE, len(rest))
+        alone = fit_pooled([], subset(target, rest[:alone_rows])).bind(target.context)
+        results.setdefault(f"target alone, {alone_rows} rows", []).append(
+            scores(alone.score, target, test)
+        )
         results.setdefault("parameter count", []).append(scores(log_params, target, test))
     print(f"  {'model':36s} {'Kendall tau':>14s} {'better half':>14s}   ({seeds} seeds)")
     for name, runs in results.items():
@@ -98,19 +99,22 @@ def _mean_std(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, action="append", required=True)
-    parser.add_argument("--held-out-chip", default="rram:128x128,adc_bits=6")
+    parser.add_argument(
+        "--held-out-chip", default="rram:128x128,adc_bits=6", help="a chip spec, or none"
+    )
     parser.add_argument("--task", default="digits")
     parser.add_argument("--transfer-task", default=None)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     groups = groups_of(by_context(rows_of(args.data)), ProfileBook(SHIPPED_PROFILES))
     print("contexts: " + ", ".join(f"{g.context.key} ({len(g.encodings)})" for g in groups))
-    held_out_chip = HardwareConfig.from_spec(args.held_out_chip)
-    (target,) = [
-        g for g in groups if g.context.hw == held_out_chip and g.context.task.name == args.task
-    ]
-    print(f"\nheld-out chip {args.held_out_chip} ({target.context.key}), {args.task} pooled:")
-    table(groups, target, lambda g: g.context.task.name == args.task, args.seeds)
+    if args.held_out_chip != "none":
+        held_out_chip = HardwareConfig.from_spec(args.held_out_chip)
+        (target,) = [
+            g for g in groups if g.context.hw == held_out_chip and g.context.task.name == args.task
+        ]
+        print(f"\nheld-out chip {args.held_out_chip} ({target.context.key}), {args.task} pooled:")
+        table(groups, target, lambda g: g.context.task.name == args.task, args.seeds)
     if args.transfer_task:
         (other,) = [
             g

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.auth import owner_id
 from service.models import ApiKey, Dataset, Job
-from service.schemas import BudgetSpec, JobCreate, Quotas, QuotaUsage
+from service.schemas import JobCreate, Quotas, QuotaUsage
 from service.settings import Settings
 
 ACTIVE = ("queued", "running")
@@ -26,9 +26,13 @@ REQUEST_RETRY_SECONDS = 3600  # storage frees only when deleted, a job's size on
 OVER_QUOTA = {429: {"description": "Over a quota of the key (GET /v1/me); see Retry-After"}}
 
 
-def job_work(budget: BudgetSpec) -> int:
-    """A job's verification work: verified candidates x training epochs x chips."""
-    return budget.top_k * budget.train_epochs * budget.mc_samples
+def job_work(job: JobCreate) -> int:
+    """A job's verification work, in trained epochs x chips: its verified candidates' plus, at
+    most, its surrogate rows' at their fidelity (the task's cheap one unless the job names it)."""
+    budget, collection = job.budget, job.collection_budget()
+    verified = budget.top_k * budget.train_epochs * budget.mc_samples
+    rows = budget.collect_architectures * collection.train.epochs * collection.mc_samples
+    return verified + rows
 
 
 def usage(session: Session, settings: Settings, owner: ApiKey | None) -> Quotas:
@@ -57,11 +61,12 @@ def enforce_job_quota(
             f"(this job asks {job.budget.trials})",
             REQUEST_RETRY_SECONDS,
         )
-    work = job_work(job.budget)
+    work = job_work(job)
     if work > settings.quota_job_work:
         raise _over(
-            f"quota: a job's verification work, budget.top_k x train_epochs x mc_samples, is at "
-            f"most {settings.quota_job_work} (this job asks {work})",
+            f"quota: a job's verification work, budget.top_k x train_epochs x mc_samples plus "
+            f"collect_architectures x their epochs x chips, is at most {settings.quota_job_work} "
+            f"(this job asks {work})",
             REQUEST_RETRY_SECONDS,
         )
     enforce_active_jobs(session, settings, owner)

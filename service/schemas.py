@@ -503,7 +503,10 @@ class Quotas(BaseModel):
     datasets: QuotaUsage = Field(description="Stored data sets.")
     dataset_bytes: QuotaUsage = Field(description="Bytes of stored data sets.")
     job_trials: int = Field(description="Most budget.trials of one job.")
-    job_work: int = Field(description="Most budget.top_k x train_epochs x mc_samples of one job.")
+    job_work: int = Field(
+        description="Most verification work of one job: budget.top_k x train_epochs x "
+        "mc_samples plus collect_architectures x their epochs x chips."
+    )
 
 
 class MeOut(BaseModel):

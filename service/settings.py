@@ -30,4 +30,4 @@ class Settings(BaseSettings):
     quota_datasets: int = 20  # stored data sets
     quota_dataset_bytes: int = 4 * 2**30  # stored data set bytes
     quota_job_trials: int = 20_000  # one job's budget.trials
-    quota_job_work: int = 8_000  # one job's budget.top_k x train_epochs x mc_samples
+    quota_job_work: int = 8_000  # one job's trained epochs x chips (see quotas.job_work)

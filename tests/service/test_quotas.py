@@ -78,12 +78,15 @@ def test_active_jobs_over_the_quota_get_429_until_one_finishes(tmp_path):
 
 def test_a_job_larger_than_one_job_may_be_gets_429(tmp_path):
     with serving(tmp_path, quota_job_trials=100, quota_job_work=40) as client:
-        budget = JOB["budget"]
+        budget = {**JOB["budget"], "collect_architectures": 0}
         trials = client.post("/v1/jobs", json={**JOB, "budget": {**budget, "trials": 101}})
         _assert_over_quota(trials, "budget.trials is at most 100", "asks 101")
         heavy = {**budget, "top_k": 2, "train_epochs": 5, "mc_samples": 5}  # 50
         work = client.post("/v1/jobs", json={**JOB, "budget": heavy})
         _assert_over_quota(work, "top_k x train_epochs x mc_samples", "at most 40", "asks 50")
+        rows = {**budget, "collect_architectures": 3, "collect_epochs": 2, "collect_mc_samples": 7}
+        collecting = client.post("/v1/jobs", json={**JOB, "budget": rows})  # 1x2x2 + 3x2x7
+        _assert_over_quota(collecting, "collect_architectures x their epochs", "asks 46")
         fits = {**budget, "top_k": 2, "train_epochs": 4, "mc_samples": 5}  # 40
         assert client.post("/v1/jobs", json={**JOB, "budget": fits}).status_code == 202
         assert client.get("/v1/jobs").json()["total"] == 1
@@ -94,6 +97,8 @@ def test_default_quotas_accept_the_example_job_and_refuse_an_absurd_one(tmp_path
         assert client.post("/v1/jobs", json={}).status_code == 202  # the dashboard form's default
         absurd = {"trials": 20_000, "top_k": 10, "train_epochs": 100, "mc_samples": 100}
         _assert_over_quota(client.post("/v1/jobs", json={"budget": absurd}), "8000")
+        hoarding = {"collect_architectures": 5000}  # at digits' cheap 6 epochs x 8 chips
+        _assert_over_quota(client.post("/v1/jobs", json={"budget": hoarding}), "asks 240128")
 
 
 def test_data_set_count_and_bytes_over_the_quota_get_429_and_leave_no_file(tmp_path):
