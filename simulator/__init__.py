@@ -21,7 +21,7 @@ from simulator.cost import CostReport, LayerCost, cost
 from simulator.deploy import deployment_bundle
 from simulator.device import default_device
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate, examples_per_pass
-from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
+from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, DigitalLinear, exact_weights
 from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
 from simulator.randomized import (
     AlgorithmCost,
@@ -44,6 +44,7 @@ __all__ = [
     "AnalogConv2d",
     "AnalogLayer",
     "AnalogLinear",
+    "DigitalLinear",
     "CostReport",
     "EvaluationResult",
     "HWATraining",
