@@ -6,7 +6,15 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from search.collect import task_collection_budget
 from search.driver import Constraints, Objective
@@ -374,6 +382,17 @@ class JobCreate(BaseModel):
         if len(set(objectives)) != len(objectives):
             raise ValueError("objectives must be distinct")
         return objectives
+
+    @field_validator("head")
+    @classmethod
+    def _head_trains_digitally(cls, head: str, info: ValidationInfo) -> str:
+        budget = info.data.get("budget")
+        if head == "random_features" and budget is not None and budget.training == "analog":
+            raise ValueError(
+                "a random-feature head trains a digital readout; in-situ (analog) training "
+                "(budget.training) does not apply to it"
+            )
+        return head
 
 
 class RescoreCreate(BaseModel):

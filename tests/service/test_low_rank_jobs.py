@@ -42,6 +42,7 @@ def test_the_options_choose_the_space():
         ({"head": "kernel"}, "head"),
         ({"head": "random_features", "head_features": 4}, "head_features"),
         ({"head_features": "many"}, "head_features"),
+        ({"head": "random_features", "budget": {"training": "analog"}}, "head"),
     ],
 )
 def test_bad_options_are_422s_naming_the_field(service, change, field):
