@@ -85,3 +85,10 @@ def test_a_random_feature_head_job_with_the_rank_dimension_is_verified_and_expor
         assert any(field in error["loc"] for error in refused.json()["detail"])
     head = service.get(url, params={"format": "onnx", "rank_classifier": 0.5})
     assert head.status_code == 422 and "rank_classifier" in head.json()["detail"]
+
+
+def test_the_terminal_search_and_collection_take_the_rank_dimension():
+    from service.cli import _space
+
+    assert _space("tiny", low_rank=True) == SearchSpace.tiny().with_ranks()
+    assert _space("full") == SearchSpace()
