@@ -64,9 +64,13 @@ def test_bundle_round_trip_and_onnx(cfg):
         assert entries["7.0.projection"]["feature_map"]["features"] == 48
         assert entries["7.1"]["kind"] == "digital_linear"
         torch.testing.assert_close(read["7.1"]["weight"], analog[7][1].weight)
+    x = torch.randn(3, *SHAPE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         _onnx_matches_torch(export("onnx", cfg, SHAPE, CLASSES, HW, weights).content, digital)
+        scripted = export("torchscript", cfg, SHAPE, CLASSES, HW, weights).content
+        with torch.no_grad():
+            torch.testing.assert_close(torch.jit.load(io.BytesIO(scripted))(x), digital(x))
 
 
 def test_a_dense_network_factorised_at_export_by_the_analog_randomized_svd():
