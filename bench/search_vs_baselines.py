@@ -23,116 +23,35 @@ rerun verifies only what it lacks).
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
 import time
-from collections.abc import Sequence
-from concurrent.futures import Executor
 from pathlib import Path
 
-from search.collect import collect, local_executor, task_collection_budget
+from search_bench import (
+    PhaseTimes,
+    best_within,
+    describe,
+    mean_std,
+    paired_difference,
+    surrogate_for,
+)
+
+from search.collect import local_executor, task_collection_budget
 from search.driver import Constraints, SearchConfig
 from search.pipeline import (
     PipelineResult,
-    Verified,
     search_and_verify,
 )
 from search.space import SearchSpace
-from search.surrogates import SurrogateSource
-from search.tasks import Task, load_task
+from search.tasks import load_task
 from search.training import TrainConfig
 from search.verify import Budget
 from simulator import HardwareConfig, PostTraining
-from surrogate.fitting import context_holdout
-from surrogate.models import BoundSurrogate
-from surrogate.store import SampleStore
 
 ARMS = {  # the pipeline's phases that make up each arm
     "search": ("search", "verify"),
     "random": ("random search", "verify random"),
     "resnet8": ("verify resnet8",),
 }
-
-
-class PhaseTimes:
-    """Seconds per phase of a pipeline run, from its progress reports: a phase lasts from the
-    previous phase's last report (or the start) to its own last one."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.last: dict[str, float] = {}
-
-    def __call__(self, phase: str, done: int, total: int, eta: float | None) -> None:
-        self.last[phase] = time.perf_counter()
-
-    def seconds(self) -> dict[str, float]:
-        spans, previous = {}, self.start
-        for phase, end in sorted(self.last.items(), key=lambda item: item[1]):
-            spans[phase], previous = end - previous, end
-        return spans
-
-
-def surrogate_for(
-    task: Task,
-    hw: HardwareConfig,
-    space: SearchSpace,
-    collection: Budget,
-    n: int,
-    database: Path,
-    max_tiles: int,
-    executor: Executor,
-) -> BoundSurrogate:
-    """The pooled model (shipped rows and those in ``database``) fitted for the task's context,
-    after collecting rows of it at the ``collection`` fidelity until it has ``n`` of its own
-    (resumable: the rows stay in ``database``)."""
-    store = SampleStore.open(f"sqlite:///{database}")
-    source = SurrogateSource(store, database.parent / f"{database.stem}-models")
-    context = source.context(task, hw, collection.fidelity)
-    _, own = source.groups(context)
-    if n and (own is None or len(own.encodings) < n):
-        report = collect(
-            task.name,
-            hw,
-            space,
-            n,
-            store,
-            collection,
-            max_tiles=max_tiles,
-            executor=executor,
-            progress=lambda done, total: print(f"  collected {done}/{total}", flush=True),
-        )
-        failed = len(report.failed)
-        print(f"  added {report.added}, already there {report.skipped}, failed {failed}")
-    bound = source.fitted(context)
-    pooled, own = source.groups(context)
-    held_out = context_holdout(pooled, own) if own is not None else None
-    tau = (
-        f"{held_out['accuracy_1d']['kendall_tau']:.3f} (better half "
-        f"{held_out['kendall_tau_better_half']:.3f})"
-        if held_out
-        else "n/a"
-    )
-    print(f"  {context.key}: {bound.in_domain_rows} rows of its own; held-out Kendall tau {tau}")
-    return bound
-
-
-def best_within(pool: Sequence[Verified], max_tiles: float) -> Verified | None:
-    fits = [v for v in pool if v.result.cost["tiles"] <= max_tiles]
-    return max(fits, key=lambda v: v.result.accuracy_1d, default=None)
-
-
-def mean_std(values: Sequence[float], decimals: int = 4) -> str:
-    if not values:
-        return "n/a"
-    spread = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{statistics.mean(values):.{decimals}f} ± {spread:.{decimals}f}"
-
-
-def describe(v: Verified | None) -> str:
-    if v is None:
-        return "none"
-    r, tiles = v.result, int(v.result.cost["tiles"])
-    return f"acc_1d {r.accuracy_1d:.4f}  AVM {r.avm:+.4f}  tiles {tiles:3d}  {r.arch_id}"
 
 
 def main() -> None:
@@ -285,19 +204,6 @@ def summarize(runs: list[tuple[PipelineResult, dict[str, float]]]) -> None:
         )
     for other, differences in paired.items():
         print(f"  search (<= ResNet-8's tiles) - {other}: {paired_difference(differences)}")
-
-
-def paired_difference(differences: Sequence[float]) -> str:
-    """Mean paired difference over seeds, its standard error and whether it exceeds two."""
-    if len(differences) < 2:
-        return f"{differences[0]:+.4f} (one seed: no error)" if differences else "n/a"
-    mean = statistics.mean(differences)
-    error = statistics.stdev(differences) / math.sqrt(len(differences))
-    verdict = "yes" if mean > 2 * error else "no"
-    return (
-        f"{mean:+.4f} ± {error:.4f} (standard error, {len(differences)} paired seeds); "
-        f"> 2 SE: {verdict}"
-    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ Each branch runs ReLU -> conv -> BN between its convolutions (pre-activation, as
 residual block adds its branches and the skip (identity, or 1x1 conv + BN when the shape changes).
 The last two macro-blocks halve the resolution in their first block. Head: ReLU, global average
 pooling, linear classifier.
+
+Low-rank layers (``rank_wide``, ``rank_classifier`` < 1) replace the branch convolutions of the
+widest macro-blocks and the classifier by their factorised form (:mod:`simulator.factorised`, at
+the same module names); a random-feature head (``head_features`` > 0) replaces the classifier by
+arc-cosine random features whose fixed projection goes on the tiles and a trained
+:class:`~simulator.DigitalLinear` readout.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import torch
 from torch import nn
 
 from search.space import BLOCK_TYPES, ArchConfig
-from simulator import HardwareConfig, to_analog
+from simulator import DigitalLinear, HardwareConfig, RandomFeatures, to_analog
+from simulator.factorised import low_rank_like, rank_of
 from surrogate.features import BLOCK_KERNELS
 
 # Kernels of one branch per block type; the surrogate's closed-form features use the same table.
@@ -103,6 +110,52 @@ class ResNetLike(nn.Sequential):
             nn.Linear(widths[-1], num_classes),
         ]
         super().__init__(*layers)
+        for name, fraction in factorised_layers(cfg).items():
+            parent, _, child = name.rpartition(".")
+            owner = self.get_submodule(parent)
+            dense = owner.get_submodule(child)
+            owner.register_module(child, low_rank_like(dense, rank_of(dense, fraction)))
+        if cfg.head_features:
+            self[-1] = RandomFeatureHead(widths[-1], cfg.head_features, num_classes)
+
+
+class RandomFeatureHead(nn.Sequential):
+    """Arc-cosine random features of the pooled activations (a fixed random projection that
+    ``to_analog`` puts on the tiles and training leaves alone), then a trained digital readout."""
+
+    def __init__(self, in_features: int, n_features: int, num_classes: int) -> None:
+        features = RandomFeatures(
+            in_features,
+            n_features,
+            kernel="arccos",
+            seed=int(torch.randint(2**31 - 1, ())),  # from the caller's generator
+            device=torch.get_default_device(),
+        )
+        super().__init__(features, DigitalLinear(n_features, num_classes))
+
+
+def factorised_layers(cfg: ArchConfig) -> dict[str, float]:
+    """The module names (as :class:`ResNetLike` names them) of the dense layers that ``cfg``'s
+    rank fractions factorise, with their fraction: each branch convolution of the widest
+    macro-blocks (``rank_wide``) and the classifier (``rank_classifier``)."""
+    layers: dict[str, float] = {}
+    index = 2  # after the stem's convolution and BN
+    wide = set(cfg.wide_blocks()) if cfg.rank_wide < 1 else set()
+    for m in range(cfg.M):
+        convs = len(KERNELS[cfg.convblock[m]])
+        for r in range(cfg.R[m]):
+            if m in wide:
+                for b in range(cfg.B[m]):
+                    layers.update(
+                        {
+                            f"{index + r}.branches.{b}.{3 * i + 1}": cfg.rank_wide
+                            for i in range(convs)
+                        }
+                    )
+        index += cfg.R[m]
+    if cfg.rank_classifier < 1:
+        layers[str(index + 3)] = cfg.rank_classifier  # after ReLU, pooling and flattening
+    return layers
 
 
 def build_model(cfg: ArchConfig, task: HasShape, seed: int | None = None) -> nn.Module:

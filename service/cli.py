@@ -205,13 +205,13 @@ def db_upgrade(database: str = DATABASE) -> None:
     typer.echo(f"database at {url} is up to date")
 
 
-def _space(name: str):
+def _space(name: str, low_rank: bool = False):
     from search.space import SearchSpace
 
     spaces = {"tiny": SearchSpace.tiny, "full": SearchSpace}
     if name not in spaces:
         raise typer.BadParameter(f"space: {name!r} is not one of {sorted(spaces)}")
-    return spaces[name]()
+    return spaces[name]().with_ranks() if low_rank else spaces[name]()
 
 
 def _collection(
@@ -260,6 +260,9 @@ def surrogate_collect(
     tile_rows: int = TILE_ROWS,
     tile_cols: int = TILE_COLS,
     space: str = typer.Option("tiny", help="Search space bounds: tiny or full."),
+    low_rank: bool = typer.Option(
+        False, "--low-rank", help="The rank dimension: low-rank classifier and widest layers."
+    ),
     max_tiles: int = typer.Option(None, help="Only architectures that fit this many tiles."),
     n: int = typer.Option(300, "-n", help="Architectures to verify."),
     seed: int = typer.Option(0, help="Seed of the architecture sample."),
@@ -290,7 +293,7 @@ def surrogate_collect(
     chips = [_chip(spec) for spec in also_on]
     budget = _collection(train_examples, test_examples, epochs, mc_samples)
     store = SampleStore.open(database or Settings().database_url)
-    bounds = _space(space)
+    bounds = _space(space, low_rank)
     with local_executor(workers) as executor, PhaseBars() as bars:
         report = collect(
             task,
@@ -422,6 +425,9 @@ def search(
         help="Comma-separated objectives: accuracy_1d, avm, tiles, energy, latency, params.",
     ),
     space: str = typer.Option("tiny", help="Search space bounds: tiny or full."),
+    low_rank: bool = typer.Option(
+        False, "--low-rank", help="The rank dimension: low-rank classifier and widest layers."
+    ),
     trials: int = typer.Option(1000, help="Architectures the evolutionary search scores."),
     population: int = typer.Option(50, help="NSGA population size."),
     algorithm: str = typer.Option("nsga2", help="nsga2, nsga3 or random."),
@@ -476,7 +482,7 @@ def search(
     unknown = set(baseline) - {"random", "resnet8"}
     if unknown:
         raise typer.BadParameter(f"baseline: unknown {sorted(unknown)}; use random, resnet8")
-    bounds = _space(space)
+    bounds = _space(space, low_rank)
     settings = Settings()
     store = SampleStore.open(database or settings.database_url)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from search.factorising import factorise_trained
 from search.model import trained_analog
 from search.reprogramming import reprogramming_intervals
 from search.space import ArchConfig
@@ -24,6 +25,17 @@ class Export:
     content: bytes
     filename: str
     media_type: str
+
+
+@dataclass(frozen=True)
+class Factorising:
+    """Factorise the trained network at export: rank fractions of the widest layers and the
+    classifier (1: keep dense), factors by the randomized SVD on the chip or exact."""
+
+    rank_wide: float = 1.0
+    rank_classifier: float = 1.0
+    on_chip: bool = True
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,11 +84,29 @@ def export(
     hw: HardwareConfig,
     weights: bytes,
     notes: dict[str, Any] | None = None,
+    factorising: Factorising | None = None,
 ) -> Export:
     """One download of a trained architecture; ``fmt`` is one of ``FORMATS``; ``notes`` go
-    into an analog bundle's manifest."""
+    into an analog bundle's manifest. With ``factorising``, the trained network's widest layers
+    and classifier are factorised first (the factors by the randomized SVD on ``hw``'s tiles):
+    the download is the factorised network, and the factorisation's errors go with the JSON
+    description and the bundle's manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    notes = notes or {}
+    if factorising is not None:
+        analog, _ = trained_models(cfg, input_shape, num_classes, hw, weights)
+        factorised = factorise_trained(
+            cfg,
+            analog,
+            hw,
+            factorising.rank_wide,
+            factorising.rank_classifier,
+            factorising.on_chip,
+            factorising.seed,
+        )
+        cfg, analog = factorised.cfg, factorised.model
+        notes = {**notes, **factorised.notes()}
     stem = f"xbarnas-{cfg.id}"
     if fmt == "json":
         document = {
@@ -85,9 +115,12 @@ def export(
             "input_shape": list(input_shape),
             "num_classes": num_classes,
             "hardware": hw.model_dump(mode="json"),
+            **{k: v for k, v in notes.items() if k == "factorisation"},
         }
         return Export(json.dumps(document, indent=1).encode(), f"{stem}.json", "application/json")
-    analog, digital = trained_models(cfg, input_shape, num_classes, hw, weights)
+    if factorising is None:
+        analog, _ = trained_models(cfg, input_shape, num_classes, hw, weights)
+    digital = to_digital(analog).eval()
     example = torch.zeros(1, *input_shape)
     buffer = io.BytesIO()
     # torch deprecates TorchScript and its TorchScript-based ONNX exporter; both formats are

@@ -32,7 +32,6 @@ from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.job import JobHooks, LoopBudget, run_job, surrogate_quality
 from search.rescore import front_surrogate, on_chip, rescore_candidates
-from search.space import SearchSpace
 from search.surrogates import SurrogateSource
 from search.tasks import load_task
 from search.verify import VerificationResult
@@ -252,7 +251,7 @@ class Runner:
     def _run(self, job_id: str) -> None:
         request, task_name = self._db(self._request, job_id)
         hw = request.hardware.config()
-        space = SearchSpace.tiny() if request.space == "tiny" else SearchSpace()
+        space = request.search_space()
         config = SearchConfig(
             objectives=tuple(request.objectives),
             trials=request.budget.trials,

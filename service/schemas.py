@@ -6,11 +6,20 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from search.collect import task_collection_budget
 from search.driver import Constraints, Objective
 from search.reprogramming import Reprogramming
+from search.space import RANK_FRACTIONS, SearchSpace
 from search.tasks import BUILTIN_TASKS
 from search.training import InSituTraining, TrainConfig
 from search.verify import Analysis, Budget
@@ -295,7 +304,35 @@ class JobCreate(BaseModel):
     space: Literal["tiny", "full"] = Field(
         "tiny", title="Search space", description="tiny: small inputs and chips; full: AnalogNAS."
     )
+    low_rank: bool = Field(
+        False,
+        title="Low-rank layers",
+        description="Search the rank too: the classifier and the widest macro-blocks' "
+        "convolutions may each be two low-rank analog layers (rank 1/8, 1/4 or 1/2 of the "
+        "layer's, or dense), which need fewer tiles.",
+    )
+    head: Literal["linear", "random_features"] = Field(
+        "linear",
+        title="Head",
+        description="linear: a trained analog classifier; random_features: a fixed random "
+        "projection programmed on the tiles (arc-cosine features, no training) feeding a "
+        "trained digital readout.",
+    )
+    head_features: int = Field(
+        256,
+        ge=8,
+        le=8192,
+        title="Random features",
+        description="Features of a random_features head (its projection's tile columns).",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, title="Seed")
+
+    def search_space(self) -> SearchSpace:
+        """The space the job searches: its bounds, head and rank dimension."""
+        space = SearchSpace.tiny() if self.space == "tiny" else SearchSpace()
+        if self.head == "random_features":
+            space = space.with_head(self.head_features)
+        return space.with_ranks(RANK_FRACTIONS) if self.low_rank else space
 
     def train_config(self) -> TrainConfig:
         """How verification trains each candidate."""
@@ -345,6 +382,17 @@ class JobCreate(BaseModel):
         if len(set(objectives)) != len(objectives):
             raise ValueError("objectives must be distinct")
         return objectives
+
+    @field_validator("head")
+    @classmethod
+    def _head_trains_digitally(cls, head: str, info: ValidationInfo) -> str:
+        budget = info.data.get("budget")
+        if head == "random_features" and budget is not None and budget.training == "analog":
+            raise ValueError(
+                "a random-feature head trains a digital readout; in-situ (analog) training "
+                "(budget.training) does not apply to it"
+            )
+        return head
 
 
 class RescoreCreate(BaseModel):

@@ -18,10 +18,10 @@ from simulator.convert import (
     to_digital,
 )
 from simulator.cost import CostReport, LayerCost, cost
-from simulator.deploy import deployment_bundle
+from simulator.deploy import deployment_bundle, load_bundle, read_bundle
 from simulator.device import default_device
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate, examples_per_pass
-from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, exact_weights
+from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, DigitalLinear, exact_weights
 from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
 from simulator.randomized import (
     AlgorithmCost,
@@ -44,6 +44,7 @@ __all__ = [
     "AnalogConv2d",
     "AnalogLayer",
     "AnalogLinear",
+    "DigitalLinear",
     "CostReport",
     "EvaluationResult",
     "HWATraining",
@@ -56,6 +57,8 @@ __all__ = [
     "cost",
     "default_device",
     "deployment_bundle",
+    "load_bundle",
+    "read_bundle",
     "drift",
     "evaluate",
     "examples_per_pass",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from simulator.config import HardwareConfig
-from simulator.layers import AnalogLayer, exact_weights
+from simulator.layers import AnalogLayer, DigitalLinear, exact_weights
 from simulator.tiles import TileGrid
 
 MVM_LATENCY_S = 2 * 256 * 256 * 64 / 63.1e12
@@ -67,7 +67,9 @@ class CostReport:
 def cost(
     model: nn.Module, hw: HardwareConfig, input_shape: tuple[int, ...] | None = None
 ) -> CostReport:
-    """Cost of one inference of ``model`` (digital or analog) mapped onto ``hw``'s tiles.
+    """Cost of one inference of ``model`` (digital or analog) mapped onto ``hw``'s tiles; a
+    factorised layer (:mod:`simulator.factorised`) maps both its factors, a ``DigitalLinear``
+    none (its parameters count in ``params``).
 
     ``input_shape`` (one example, without batch) is needed to count the MVMs of convolutions.
     """
@@ -75,6 +77,7 @@ def cost(
         (name, module)
         for name, module in model.named_modules()
         if isinstance(module, (nn.Linear, nn.Conv2d, AnalogLayer))
+        and not isinstance(module, DigitalLinear)
     ]
     for _, module in mapped:
         if isinstance(module, nn.Conv2d) and module.groups != 1:

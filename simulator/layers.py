@@ -48,8 +48,10 @@ class AnalogLayer(nn.Module):
         self, weight: Tensor, bias: Tensor | None, hw: HardwareConfig, hwa: HWATraining | None
     ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(weight.detach().clone())
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+        # a frozen layer (e.g. a fixed random projection) stays frozen on the tiles
+        frozen = not weight.requires_grad
+        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=not frozen)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), not frozen)
         self.hw = hw
         self.hwa = hwa
         self.device_model = device_model(hw)
@@ -267,6 +269,11 @@ class AnalogLayer(nn.Module):
             f"rows={g.rows}, cols={g.cols}, tiles={g.n_row_tiles}x{g.n_col_tiles}, "
             f"device={self.hw.device}, instances={self.n_instances}"
         )
+
+
+class DigitalLinear(nn.Linear):
+    """A linear layer that stays digital: ``to_analog`` leaves it and ``cost`` maps no tiles for
+    it (e.g. the trained readout of a random-feature head)."""
 
 
 class AnalogLinear(AnalogLayer):

@@ -1,11 +1,14 @@
 """Architecture features, computed in closed form for many architectures at once.
 
 Input: AnalogNAS encodings (``ENCODING_NAMES``: out_channel0, M, R1..R5, B1..B5, convblock1..5
-as 1..4 = A..D, widenfact1..5; zeros beyond M). The figures (parameters, MACs, tiles, energy,
-latency, depth, widths, kernels) are those of the ResNet-like network ``search.model`` builds and
-:func:`simulator.cost` measures, derived with vectorized arithmetic instead of building each
-network, so that hundreds of thousands of architectures are scored per second. The surrogate does
-not import ``search``; the tests check both agree exactly.
+as 1..4 = A..D, widenfact1..5; zeros beyond M), then ``EXTENSION_NAMES`` (rank fractions of the
+classifier and of the widest macro-blocks' branch convolutions, random features of the head);
+encodings of 22 values (stored before the extensions) are read as dense with a linear head.
+The figures (parameters, MACs, tiles, energy, latency, depth, widths, kernels) are those of the
+ResNet-like network ``search.model`` builds and :func:`simulator.cost` measures, derived with
+vectorized arithmetic instead of building each network, so that hundreds of thousands of
+architectures are scored per second. The surrogate does not import ``search``; the tests check
+both agree exactly.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import numpy as np
 
 from simulator import HardwareConfig
 from simulator.cost import ENERGY_PER_MAC_J, MVM_LATENCY_S
+from simulator.factorised import rank_for
 
 # 2: the chip's own parameters (CHIP_NAMES) follow the architecture's features
-FEATURE_VERSION = 2
+# 3: the encoding's extensions (EXTENSION_NAMES) follow AnalogNAS's 22 values
+FEATURE_VERSION = 3
 MAX_MACRO_BLOCKS = 5
 STAGE_FIELDS = ("R", "B", "convblock", "widenfact")
 ENCODING_NAMES = (
@@ -27,6 +32,9 @@ ENCODING_NAMES = (
     "M",
     *(f"{name}{m + 1}" for name in STAGE_FIELDS for m in range(MAX_MACRO_BLOCKS)),
 )
+EXTENSION_NAMES = ("rank_classifier", "rank_wide", "head_features")
+EXTENSION_DEFAULTS = (1.0, 1.0, 0)  # dense layers, a linear classifier
+ARCH_NAMES = (*ENCODING_NAMES, *EXTENSION_NAMES)
 # Kernels of one branch per block type code (1..4 = A..D); the bottleneck (B) strides its 3x3.
 BLOCK_KERNELS = {1: (3, 3), 2: (1, 3, 1), 3: (3, 1), 4: (5, 3)}
 KERNEL_SIZES = (1, 3, 5)
@@ -96,6 +104,20 @@ def chip_features(hw: HardwareConfig) -> np.ndarray:
     return np.asarray([float(values[name]) for name in CHIP_NAMES])
 
 
+def full_encodings(encodings) -> np.ndarray:
+    """``[N, 25]`` encodings from rows of 22 values (stored before the extensions: dense, linear
+    head) or of 25, alike or mixed."""
+    n_old, n_new = len(ENCODING_NAMES), len(ARCH_NAMES)
+    if isinstance(encodings, np.ndarray) and encodings.ndim == 2:
+        e = encodings.astype(np.float64)
+        if e.shape[1] == n_old:
+            defaults = np.broadcast_to(np.asarray(EXTENSION_DEFAULTS, float), (len(e), 3))
+            e = np.concatenate([e, defaults], axis=1)
+        return e.reshape(-1, n_new)
+    rows = [[*row, *EXTENSION_DEFAULTS[len(row) - n_old :]] for row in encodings]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, n_new)
+
+
 @dataclass
 class _Totals:
     """Running sums over the mapped layers of N networks."""
@@ -122,19 +144,21 @@ class FeatureExtractor:
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes = int(num_classes)
         self.hw = hw
-        self.names = (*ENCODING_NAMES, *DERIVED_NAMES, *CHIP_NAMES)
+        self.names = (*ARCH_NAMES, *DERIVED_NAMES, *CHIP_NAMES)
         self._chip = chip_features(hw)
 
     def transform(self, encodings: np.ndarray) -> np.ndarray:
-        """``[N, 22]`` encodings -> ``[N, len(names)]`` features."""
-        e = np.asarray(encodings, dtype=np.float64)
+        """``[N, 25]`` (or ``[N, 22]``) encodings -> ``[N, len(names)]`` features."""
+        e = full_encodings(np.asarray(encodings, dtype=np.float64))
         chip = np.broadcast_to(self._chip, (len(e), len(self._chip)))
         return np.concatenate([e, self.derived(e), chip], axis=1)
 
     def derived(self, e: np.ndarray) -> np.ndarray:
+        e = full_encodings(e)
         n = len(e)
-        column = {name: e[:, i] for i, name in enumerate(ENCODING_NAMES)}
+        column = {name: e[:, i] for i, name in enumerate(ARCH_NAMES)}
         m_count = column["M"]
+        widest = self._widest(column)
         channels, height, width = self.input_shape
         totals = _Totals.zeros(n)
         h = np.full(n, float(height))
@@ -153,12 +177,20 @@ class FeatureExtractor:
             stride = np.where(active & (m >= m_count - 2), 2.0, 1.0)
             h_out, w_out = np.ceil(h / stride), np.ceil(w / stride)
             first, rest = branches, branches * np.maximum(repeats - 1, 0)
+            rank = np.where(active & (c_out == widest), column["rank_wide"], 1.0)
             for code, kernels in BLOCK_KERNELS.items():
                 chosen = block == code
                 if not chosen.any():
                     continue
                 self._branch(
-                    totals, kernels, c_in, c_out, (h, w), (h_out, w_out), np.where(chosen, first, 0)
+                    totals,
+                    kernels,
+                    c_in,
+                    c_out,
+                    (h, w),
+                    (h_out, w_out),
+                    np.where(chosen, first, 0),
+                    rank,
                 )
                 self._branch(
                     totals,
@@ -168,6 +200,7 @@ class FeatureExtractor:
                     (h_out, w_out),
                     (h_out, w_out),
                     np.where(chosen, rest, 0),
+                    rank,
                 )
                 depth += np.where(chosen, repeats * len(kernels), 0)
             projection = active & ((stride != 1) | (c_in != c_out))
@@ -175,7 +208,7 @@ class FeatureExtractor:
             h, w = np.where(active, h_out, h), np.where(active, w_out, w)
             widths.append(np.where(active, c_out, c_in))
         last = widths[-1]
-        self._linear(totals, last, self.num_classes)
+        self._head(totals, last, column["rank_classifier"], column["head_features"])
         stage_widths = np.stack(widths[1:], axis=1)
         stage_mask = np.arange(MAX_MACRO_BLOCKS)[None, :] < m_count[:, None]
         kernel_layers = sum(totals.kernels.values())
@@ -203,10 +236,24 @@ class FeatureExtractor:
     def _tiles(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return np.ceil(rows / self.hw.tile_rows) * np.ceil(cols / self.hw.tile_cols)
 
-    def _conv(self, totals: _Totals, c_in, c_out, positions, kernel: int, count) -> None:
-        """``count`` convolutions (no bias) followed by BN, each ``positions`` output pixels."""
+    def _widest(self, column: dict[str, np.ndarray]) -> np.ndarray:
+        """The widest macro-block output of each network (``search.space.ArchConfig.channels``)."""
+        width, widest = column["out_channel0"], np.zeros(len(column["M"]))
+        for m in range(MAX_MACRO_BLOCKS):
+            active = m < column["M"]
+            width = np.where(
+                active, np.maximum(1.0, np.round(width * column[f"widenfact{m + 1}"])), width
+            )
+            widest = np.where(active, np.maximum(widest, width), widest)
+        return widest
+
+    def _conv(
+        self, totals: _Totals, c_in, c_out, positions, kernel: int, count, norm: bool = True
+    ) -> None:
+        """``count`` convolutions (no bias), each ``positions`` output pixels, followed by BN
+        (``norm``)."""
         rows = c_in * kernel * kernel
-        totals.params += count * (rows * c_out + 2 * c_out)
+        totals.params += count * (rows * c_out + (2 * c_out if norm else 0))
         totals.macs += count * rows * c_out * positions
         totals.tiles += count * self._tiles(rows, c_out)
         totals.cells += count * rows * c_out
@@ -214,21 +261,46 @@ class FeatureExtractor:
         totals.layers += count
         totals.kernels[kernel] += count
 
-    def _branch(self, totals, kernels, c_in, c_out, size_in, size_out, count) -> None:
-        """``count`` branches of one block type (see :mod:`search.model`)."""
+    def _ranked_conv(self, totals, c_in, c_out, size_in, size_out, kernel, count, rank) -> None:
+        """``count`` convolutions followed by BN, each dense where ``rank`` is 1, else factorised
+        (:mod:`simulator.factorised`): 1x1 to ``rank_for`` channels at the input's resolution,
+        then ``kernel`` at the output's."""
+        low = rank < 1
+        positions_in, positions_out = size_in[0] * size_in[1], size_out[0] * size_out[1]
+        self._conv(totals, c_in, c_out, positions_out, kernel, np.where(low, 0, count))
+        r = rank_for(rank, c_in, c_out, kernel)
+        self._conv(totals, c_in, r, positions_in, 1, np.where(low, count, 0), norm=False)
+        self._conv(totals, r, c_out, positions_out, kernel, np.where(low, count, 0))
+
+    def _branch(self, totals, kernels, c_in, c_out, size_in, size_out, count, rank) -> None:
+        """``count`` branches of one block type (see :mod:`search.model`), their convolutions
+        factorised at ``rank`` (1: dense)."""
         if kernels == (1, 3, 1):  # bottleneck: the 3x3 strides
             middle = np.maximum(1.0, np.floor(c_out / 4))
-            self._conv(totals, c_in, middle, size_in[0] * size_in[1], 1, count)
-            self._conv(totals, middle, middle, size_out[0] * size_out[1], 3, count)
-            self._conv(totals, middle, c_out, size_out[0] * size_out[1], 1, count)
+            self._ranked_conv(totals, c_in, middle, size_in, size_in, 1, count, rank)
+            self._ranked_conv(totals, middle, middle, size_in, size_out, 3, count, rank)
+            self._ranked_conv(totals, middle, c_out, size_out, size_out, 1, count, rank)
             return
-        positions = size_out[0] * size_out[1]
-        self._conv(totals, c_in, c_out, positions, kernels[0], count)
-        self._conv(totals, c_out, c_out, positions, kernels[1], count)
+        self._ranked_conv(totals, c_in, c_out, size_in, size_out, kernels[0], count, rank)
+        self._ranked_conv(totals, c_out, c_out, size_out, size_out, kernels[1], count, rank)
 
-    def _linear(self, totals: _Totals, c_in, classes: int) -> None:
-        totals.params += c_in * classes + classes
-        totals.macs += c_in * classes
-        totals.tiles += self._tiles(c_in, np.full_like(c_in, classes))
-        totals.cells += c_in * classes
-        totals.vectors += 1
+    def _head(self, totals: _Totals, c_in, rank, features) -> None:
+        """The classifier: dense, factorised at ``rank`` (1: dense), or a random-feature head
+        of ``features`` (> 0): an analog projection without bias, then a digital readout."""
+        classes = np.full_like(c_in, self.num_classes)
+        head = features > 0
+        low = ~head & (rank < 1)
+        r = rank_for(rank, c_in, classes)
+        self._linear(totals, c_in, classes, np.where(head | low, 0.0, 1.0))
+        self._linear(totals, c_in, r, low.astype(float), bias=False)
+        self._linear(totals, r, classes, low.astype(float))
+        self._linear(totals, c_in, features, head.astype(float), bias=False)
+        totals.params += np.where(head, features * classes + classes, 0)
+
+    def _linear(self, totals: _Totals, c_in, c_out, count, bias: bool = True) -> None:
+        """``count`` linear layers (0 or 1 per network) of ``c_in`` inputs, ``c_out`` outputs."""
+        totals.params += count * (c_in * c_out + (c_out if bias else 0))
+        totals.macs += count * c_in * c_out
+        totals.tiles += count * self._tiles(c_in, np.maximum(c_out, 1))
+        totals.cells += count * c_in * c_out
+        totals.vectors += count

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from surrogate.context import Context
+from surrogate.features import full_encodings
 from surrogate.metrics import kendall_tau, kendall_tau_top, ranking_report
 from surrogate.models import TARGETS, Group, Surrogate, SurrogateParams, feature_names, features
 from surrogate.store import read_jsonl
@@ -21,17 +22,18 @@ MIN_HOLDOUT_ROWS = 20
 
 
 def arrays(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Encodings ``[N, 22]`` and target vectors of stored rows (seeds averaged per architecture)."""
+    """Encodings ``[N, 25]`` (rows stored with 22 values read as dense) and target vectors of
+    stored rows (seeds averaged per architecture)."""
     by_arch: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_arch.setdefault(row["arch_id"], []).append(row)
     groups = list(by_arch.values())
-    encodings = np.asarray([group[0]["encoding"] for group in groups], dtype=np.float64)
+    encodings = full_encodings([group[0]["encoding"] for group in groups])
     targets = {
         name: np.asarray([np.mean([r[name] for r in group]) for group in groups])
         for name in TARGETS
     }
-    return encodings.reshape(-1, 22), targets
+    return encodings, targets
 
 
 def group(context: Context, rows: Sequence[dict[str, Any]], weight: float = 1.0) -> Group:

@@ -36,7 +36,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.neighbors import KDTree
 
 from surrogate.context import TASK_NAMES, Context, TaskProfile
-from surrogate.features import FEATURE_VERSION, FeatureExtractor
+from surrogate.features import FEATURE_VERSION, FeatureExtractor, full_encodings
 
 TARGETS = ("accuracy_1d", "avm", "spread_1d")
 
@@ -57,7 +57,8 @@ class SurrogateParams:
 
 @dataclass
 class Group:
-    """The rows of one context: encodings ``[N, 22]``, their measured targets, a row weight."""
+    """The rows of one context: encodings ``[N, 25]`` (rows of 22 read as dense, see
+    :func:`~surrogate.features.full_encodings`), their measured targets, a row weight."""
 
     context: Context
     encodings: np.ndarray
@@ -68,7 +69,7 @@ class Group:
         missing = set(TARGETS) - set(self.targets)
         if missing:
             raise ValueError(f"targets: missing {sorted(missing)}")
-        self.encodings = np.asarray(self.encodings, dtype=np.float64).reshape(-1, 22)
+        self.encodings = full_encodings(self.encodings)
 
 
 def features(context: Context, encodings: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from search.space import ArchConfig
 from search.tasks import BUILTIN_TASKS, load_task
 from service.auth import ExportOwner, Owner, export_link, owner_id
 from service.deps import get_session, get_settings
-from service.exports import FORMATS, analysis_notes, export
+from service.exports import FORMATS, Factorising, analysis_notes, export
 from service.models import Candidate, Job
 from service.routers.datasets import list_datasets
 from service.routers.jobs import candidate_out
@@ -124,6 +124,19 @@ def record(
 
 
 FormatQuery = Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")]
+RankQuery = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        le=1,
+        description="Factorise the trained network at export: this rank fraction (of each "
+        "layer's smaller side), the factors by the randomized SVD of its trained weights.",
+    ),
+]
+FactorsQuery = Annotated[
+    Literal["analog", "exact"],
+    Query(description="analog: the SVD's products on the job's chip; exact: in digital."),
+]
 
 
 def _check_format(format: str) -> None:
@@ -164,24 +177,38 @@ def export_architecture(
     owner: ExportOwner,
     format: FormatQuery = "onnx",
     job: JobQuery = None,
+    rank_wide: RankQuery = None,
+    rank_classifier: RankQuery = None,
+    factors: FactorsQuery = "analog",
 ) -> Response:
     """Download the verified network: ONNX, TorchScript, state_dict, JSON or analog bundle (its
     manifest with the reprogramming interval and the layer sensitivity). Authenticated like any
-    call, or by the signed query of ``POST .../export-link``."""
+    call, or by the signed query of ``POST .../export-link``. ``rank_wide`` and
+    ``rank_classifier`` factorise the trained widest layers and classifier first (their
+    relative errors in the JSON and the bundle's manifest)."""
     _check_format(format)
     candidate = _verified(session, architecture_id, owner, job)
     job = session.get(Job, candidate.job_id)
     request = JobCreate.model_validate(job.request)
     task = load_task(task_spec(session, request.task, job.owner_id))
-    exported = export(
-        format,
-        ArchConfig.model_validate(candidate.architecture),
-        task.input_shape,
-        task.num_classes,
-        request.hardware.config(),
-        candidate.weights,
-        analysis_notes(candidate.verified),
-    )
+    factorising = None
+    if rank_wide is not None or rank_classifier is not None:
+        factorising = Factorising(
+            rank_wide or 1.0, rank_classifier or 1.0, factors == "analog", request.seed
+        )
+    try:
+        exported = export(
+            format,
+            ArchConfig.model_validate(candidate.architecture),
+            task.input_shape,
+            task.num_classes,
+            request.hardware.config(),
+            candidate.weights,
+            analysis_notes(candidate.verified),
+            factorising,
+        )
+    except ValueError as error:  # a part already factorised, a head with a classifier rank
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
     return Response(
         exported.content,
         media_type=exported.media_type,

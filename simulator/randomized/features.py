@@ -60,6 +60,7 @@ class RandomFeatures(nn.Module):
             raise ValueError(f"gamma: must be > 0, got {gamma}")
         device = default_device() if device is None else torch.device(device)
         self.kernel_name, self.gamma = kernel, gamma
+        self.scale = math.sqrt(2 / n_features)
         std = math.sqrt(2 * gamma) if kernel == "rbf" else 1.0
         weight = gaussian((n_features, in_features), seed, FEATURE_WEIGHTS, device, torch.float32)
         phases = uniform_phases((n_features,), seed, FEATURE_PHASES, device)
@@ -84,7 +85,7 @@ class RandomFeatures(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         projected = self.projection(x)
         mapped = torch.cos(projected) if self.kernel_name == "rbf" else torch.relu(projected)
-        return mapped * math.sqrt(2 / self.n_features)
+        return mapped * self.scale
 
     def kernel(self, x: Tensor, y: Tensor) -> Tensor:
         """The exact kernel matrix ``[len(x), len(y)]`` these features approximate."""

@@ -3,8 +3,10 @@ import pytest
 import torch
 
 from search.baselines import RESNET8, RESNET20, RESNET32
-from search.model import build_model
+from search.model import RandomFeatureHead, build_model, factorised_layers
 from search.space import SearchSpace
+from simulator import AnalogLinear, DigitalLinear, HardwareConfig, cost, to_analog
+from simulator.factorised import LowRankConv2d, LowRankLinear
 
 SHAPES = {
     "digits": (1, 8, 8),
@@ -69,3 +71,39 @@ def test_baseline_sizes_match_the_references():
     }
     assert 77_000 < params["8"] < 79_000  # MLPerf Tiny ResNet-8: ~78 k
     assert 0.26e6 < params["20"] < 0.28e6 and 0.45e6 < params["32"] < 0.48e6  # He et al.
+
+
+def test_rank_fractions_factorise_the_widest_branches_and_the_classifier():
+    cfg = RESNET8.model_copy(update={"rank_wide": 0.25, "rank_classifier": 0.5})
+    model = build_model(cfg, Shape((3, 32, 32), 10), seed=0)
+    names = factorised_layers(cfg)
+    modules = dict(model.named_modules())
+    assert names and all(isinstance(modules[n], (LowRankConv2d, LowRankLinear)) for n in names)
+    widest = cfg.channels()[-1]  # ResNet-8: 16-32-64, the last macro-block is the widest
+    wide_convs = [modules[n] for n in names if isinstance(modules[n], LowRankConv2d)]
+    assert len(wide_convs) == 2 and all(c.expand.out_channels == widest for c in wide_convs)
+    assert isinstance(model[-1], LowRankLinear) and model[-1].reduce.out_features == 5  # 10 / 2
+    out = model.eval()(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    hw = HardwareConfig.preset("pcm", tile_rows=64, tile_cols=64)
+    dense = cost(build_model(RESNET8, Shape((3, 32, 32), 10)), hw, (3, 32, 32))
+    low = cost(model, hw, (3, 32, 32))
+    assert low.tiles < dense.tiles and low.params < dense.params
+    assert len(low.layers) == len(dense.layers) + len(names)  # both factors mapped
+
+
+def test_a_random_feature_head_is_a_frozen_projection_on_tiles_and_a_digital_readout():
+    cfg = RESNET8.model_copy(update={"head_features": 96})
+    model = build_model(cfg, Shape((1, 8, 8), 10), seed=0)
+    head = model[-1]
+    assert isinstance(head, RandomFeatureHead) and head[0].n_features == 96
+    assert not any(p.requires_grad for p in head[0].parameters())
+    assert isinstance(head[1], DigitalLinear) and head[1].weight.requires_grad
+    analog = to_analog(model, HardwareConfig.preset("pcm", tile_rows=64, tile_cols=64))
+    assert isinstance(analog[-1][0].projection, AnalogLinear)
+    assert not analog[-1][0].projection.weight.requires_grad  # stays frozen on the tiles
+    assert type(analog[-1][1]) is DigitalLinear
+    report = cost(analog, HardwareConfig.preset("pcm", tile_rows=64, tile_cols=64), (1, 8, 8))
+    assert report.layers[-1].cols == 96  # the projection is the last analog layer
+    same = build_model(cfg, Shape((1, 8, 8), 10), seed=0)[-1][0].projection.weight
+    torch.testing.assert_close(same, head[0].projection.weight)  # the seed fixes it

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from search.baselines import BASELINES, RESNET8
-from search.space import ENCODING_NAMES, ArchConfig, SearchSpace
+from search.space import ENCODING_NAMES, RANK_FRACTIONS, ArchConfig, SearchSpace
+from surrogate.features import ARCH_NAMES
 
 SPACE = SearchSpace()
 
@@ -27,8 +28,9 @@ def test_samples_are_inside_and_varied():
 def test_encoding_has_a_fixed_length_and_zeros_beyond_m():
     for cfg in _samples(SPACE, 50):
         vector = SearchSpace.encode(cfg)
-        assert vector.shape == (len(ENCODING_NAMES),) == (22,)
-        named = dict(zip(ENCODING_NAMES, vector, strict=True))
+        assert vector.shape == (len(ARCH_NAMES),) == (25,)
+        named = dict(zip(ARCH_NAMES, vector, strict=True))
+        assert (named["rank_classifier"], named["rank_wide"], named["head_features"]) == (1, 1, 0)
         assert named["M"] == cfg.M and named["out_channel0"] == cfg.out_channel0
         for m in range(cfg.M, 5):
             assert named[f"R{m + 1}"] == named[f"convblock{m + 1}"] == 0
@@ -124,3 +126,51 @@ def test_suggest_draws_configs_from_optuna_trials():
 def test_baselines_are_inside_the_default_space():
     assert all(SPACE.contains(cfg) for cfg in BASELINES.values())
     assert RESNET8.channels() == [16, 16, 32, 64]
+
+
+def test_the_rank_dimension_is_sampled_suggested_and_varied_only_where_enabled():
+    ranked = SearchSpace.tiny().with_ranks()
+    samples = _samples(ranked, 200)
+    assert all(ranked.contains(cfg) for cfg in samples)
+    assert {cfg.rank_wide for cfg in samples} == set(RANK_FRACTIONS)
+    assert {cfg.rank_classifier for cfg in samples} == set(RANK_FRACTIONS)
+    encoded = SearchSpace.encode_many(samples)
+    assert set(encoded[:, ARCH_NAMES.index("rank_wide")]) == set(RANK_FRACTIONS)
+    rng = np.random.default_rng(3)
+    mutated = [ranked.mutate(cfg, rng) for cfg in samples[:100]]
+    assert any(m.rank_wide != c.rank_wide for m, c in zip(mutated, samples, strict=False))
+    assert all(
+        ranked.contains(ranked.crossover(a, b, rng)) for a, b in zip(samples, mutated, strict=False)
+    )
+    # a dense space draws no rank (its random sequence is the one it had before)
+    dense = _samples(SearchSpace.tiny(), 50)
+    assert all(cfg.rank_wide == cfg.rank_classifier == 1.0 for cfg in dense)
+    assert not SearchSpace.tiny().contains(samples[0].model_copy(update={"rank_wide": 0.3}))
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with_ranks = [ranked.suggest(study.ask()) for _ in range(40)]
+    assert {"rank_classifier", "rank_wide"} <= set(study.trials[0].params)
+    assert len({cfg.rank_wide for cfg in with_ranks}) > 1
+    plain = optuna.create_study()
+    SearchSpace.tiny().suggest(plain.ask())
+    assert not {"rank_classifier", "rank_wide"} & set(plain.trials[0].params)
+
+
+def test_old_descriptions_parse_dense_and_keep_their_ids():
+    old = json.loads(RESNET8.to_json())
+    assert not {"rank_classifier", "rank_wide", "head_features"} & set(old)
+    parsed = ArchConfig.model_validate(old)
+    assert parsed.rank_wide == parsed.rank_classifier == 1.0 and parsed.head_features == 0
+    assert parsed.id == RESNET8.id
+    factorised = RESNET8.model_copy(update={"rank_wide": 0.25})
+    assert factorised.id != RESNET8.id
+    assert ArchConfig.from_json(factorised.to_json()) == factorised
+    with pytest.raises(ValidationError, match="rank_classifier"):
+        ArchConfig.model_validate({**old, "head_features": 64, "rank_classifier": 0.5})
+    with pytest.raises(ValidationError, match="rank_wide"):
+        ArchConfig.model_validate({**old, "rank_wide": 0})
+    with pytest.raises(ValidationError, match="rank_wide"):
+        SearchSpace(rank_wide=(0.5, 1.5))
+    headed = SearchSpace.tiny().with_head(128).with_ranks()
+    assert headed.rank_classifier == (1.0,) and headed.head_features == 128
+    assert all(cfg.head_features == 128 for cfg in _samples(headed, 20))

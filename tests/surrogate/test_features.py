@@ -13,6 +13,7 @@ from surrogate.features import (
     UNBOUNDED,
     FeatureExtractor,
     chip_features,
+    full_encodings,
 )
 
 
@@ -30,12 +31,18 @@ class Shape:
         ((1, 1, 20), (128, 64)),
     ],
 )
-def test_features_match_built_networks(shape, tiles):
+@pytest.mark.parametrize("extension", ["dense", "low-rank", "head"])
+def test_features_match_built_networks(shape, tiles, extension):
     hw = HardwareConfig.preset("pcm", tile_rows=tiles[0], tile_cols=tiles[1])
     extractor = FeatureExtractor(shape, 7, hw)
     space = SearchSpace(out_channel0=(8, 24), R=(1, 3), B=(1, 3), widenfact=(1.0, 2.5))
+    space = {
+        "dense": space,
+        "low-rank": space.with_ranks(),
+        "head": space.with_head(48).with_ranks(),
+    }[extension]
     rng = np.random.default_rng(sum(shape))
-    configs = [space.sample(rng) for _ in range(12)]
+    configs = [space.sample(rng) for _ in range(12 if extension == "dense" else 6)]
     features = extractor.transform(SearchSpace.encode_many(configs))
     names = extractor.names
     for cfg, row in zip(configs, features, strict=True):
@@ -63,6 +70,9 @@ def test_feature_matrix_shape_and_names():
     features = extractor.transform(encodings)
     assert features.shape == (5, len(extractor.names)) and np.isfinite(features).all()
     assert extractor.names[:22] == ENCODING_NAMES
+    old = extractor.transform(encodings[:, :22])  # rows stored before the extensions: dense
+    np.testing.assert_array_equal(old, features)
+    assert full_encodings([list(encodings[0, :22]), list(encodings[1])]).shape == (2, 25)
 
 
 def test_chip_parameters_are_features_of_unseen_chips():

@@ -110,7 +110,7 @@ def test_collection_skips_rows_already_stored(tmp_path):
     assert (report.added, report.skipped, first.calls) == (3, 0, 3)
     rows = store.rows("digits", HW.config_hash())
     assert len(rows) == 3 and all(r["budget_hash"] == budget_hash(TINY_BUDGET) for r in rows)
-    assert all(0 <= r["accuracy_1d"] <= 1 and len(r["encoding"]) == 22 for r in rows)
+    assert all(0 <= r["accuracy_1d"] <= 1 and len(r["encoding"]) == 25 for r in rows)
     second = InlineExecutor()
     report = collect(
         "digits", HW, SearchSpace.tiny(), 3, store, TINY_BUDGET, max_tiles=8, executor=second
