@@ -23,9 +23,9 @@ BUDGET = {
     "post_training": False,
     "collect_architectures": 4,
     "collect_batch": 2,
-    "collect_train_examples": 100,
+    "collect_train_examples": 400,
     "collect_test_examples": 50,
-    "collect_epochs": 1,
+    "collect_epochs": 3,
     "collect_mc_samples": 1,
 }
 JOB = {"task": "digits", "hardware": HW, "budget": BUDGET, "seed": 0}
@@ -55,7 +55,7 @@ def test_a_job_on_a_new_chip_runs_its_loop_and_records_both_fidelities(service):
     looped = [r for r in rows if r["source"] == f"job:{job_id}"]
     assert len(looped) == 4 and len({r["arch_id"] for r in looped}) == 4
     assert {(r["budget"]["train_examples"], r["budget"]["test_examples"]) for r in looped} == {
-        (100, 50)
+        (400, 50)
     }
     assert {r["budget"]["train_examples"] for r in rows if r["source"] == "search"} == {200}
     record = job["surrogate"]
@@ -63,7 +63,7 @@ def test_a_job_on_a_new_chip_runs_its_loop_and_records_both_fidelities(service):
     assert record["rounds"][-1]["prospective_tau"] is not None
     quality = record["quality"]
     assert quality["in_domain_rows"] == 4  # the job's own rows, never its final verifications
-    assert quality["context"].startswith("digits/train100-test50-e1-mc1@")
+    assert quality["context"].startswith("digits/train400-test50-e3-mc1@")
 
 
 @pytest.mark.parametrize(
