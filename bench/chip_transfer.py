@@ -31,22 +31,11 @@ from simulator import HardwareConfig
 from surrogate.fitting import fit_pooled, subset, without
 from surrogate.metrics import kendall_tau, kendall_tau_top
 from surrogate.models import Group, feature_names, features
-from surrogate.store import read_jsonl
+from surrogate.store import read_rows
 
 SHIPPED_CHIP = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
 IN_DOMAIN = (0, 16, 32, 150)
 ALONE = 150
-
-
-def rows_of(paths: list[Path]) -> list[dict]:
-    files = [
-        found
-        for path in paths
-        for found in (
-            sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")]) if path.is_dir() else [path]
-        )
-    ]
-    return [row for file in files for row in read_jsonl(file)]
 
 
 def scores(model, target: Group, index: np.ndarray) -> dict[str, float]:
@@ -106,7 +95,7 @@ def main() -> None:
     parser.add_argument("--transfer-task", default=None)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    groups = groups_of(by_context(rows_of(args.data)), ProfileBook(SHIPPED_PROFILES))
+    groups = groups_of(by_context(read_rows(args.data)), ProfileBook(SHIPPED_PROFILES))
     print("contexts: " + ", ".join(f"{g.context.key} ({len(g.encodings)})" for g in groups))
     if args.held_out_chip != "none":
         held_out_chip = HardwareConfig.from_spec(args.held_out_chip)

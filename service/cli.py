@@ -323,18 +323,11 @@ def surrogate_collect(
 def _known_rows(data: list[Path], database: str | None) -> list[dict]:
     """Rows of JSON-lines files (``.jsonl`` or ``.jsonl.gz``; a folder: all of them in it), or
     else of the database."""
-    from surrogate.store import SampleStore, read_jsonl
+    from surrogate.store import SampleStore, read_rows
 
     if not data:
         return SampleStore.open(database or Settings().database_url).all_rows()
-    paths = [
-        found
-        for path in data
-        for found in (
-            sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")]) if path.is_dir() else [path]
-        )
-    ]
-    return [row for path in paths for row in read_jsonl(path)]
+    return read_rows(data)
 
 
 def _profiled_groups(rows: list[dict], profiles: Path | None):

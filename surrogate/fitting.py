@@ -13,7 +13,7 @@ from surrogate.context import Context
 from surrogate.features import full_encodings
 from surrogate.metrics import kendall_tau, kendall_tau_top, ranking_report
 from surrogate.models import TARGETS, Group, Surrogate, SurrogateParams, feature_names, features
-from surrogate.store import read_jsonl
+from surrogate.store import read_rows
 
 MODELS_DIR = Path(__file__).parent / "models"
 DATA_DIR = Path(__file__).parent / "data"
@@ -119,8 +119,7 @@ def quality(bound, encodings: np.ndarray, targets: dict[str, np.ndarray]) -> dic
 @cache
 def shipped_rows() -> tuple[dict[str, Any], ...]:
     """Every row of the data shipped with the package (all tasks, chips and fidelities)."""
-    paths = sorted([*DATA_DIR.glob("*.jsonl"), *DATA_DIR.glob("*.jsonl.gz")])
-    return tuple(row for path in paths for row in read_jsonl(path))
+    return tuple(read_rows([DATA_DIR]))
 
 
 def shipped_surrogate() -> Surrogate | None:

@@ -193,3 +193,15 @@ def read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
                     yield json.loads(line)
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}:{number}: not JSON: {error}") from error
+
+
+def read_rows(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """The rows of JSON-lines files, or of every ``*.jsonl`` / ``*.jsonl.gz`` in a folder."""
+    files = [
+        found
+        for path in map(Path, paths)
+        for found in (
+            sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")]) if path.is_dir() else [path]
+        )
+    ]
+    return [row for file in files for row in read_jsonl(file)]
