@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from search.baselines import BASELINES
 from search.space import ArchConfig, SearchSpace
 from surrogate.features import FeatureExtractor
 from surrogate.models import BoundSurrogate
@@ -53,6 +54,11 @@ class SearchConfig(BaseModel):
     mutation_prob: float | None = Field(None, ge=0, le=1, description="None: 1/params.")
     crossover: Literal["uniform", "blxalpha", "sbx", "vsbx", "undx", "spx"] = "uniform"
     crossover_prob: float = Field(0.9, ge=0, le=1)
+    start_from_baselines: bool = Field(
+        True,
+        description="The first generation of an evolutionary search holds the hand-designed "
+        "networks (ResNet-8, ...) that lie in the space, so the search starts from them.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -249,6 +255,10 @@ def run_search(
             )
         )
     resumed = len(candidates)
+    if not records and config.start_from_baselines and config.algorithm != "random":
+        for cfg in BASELINES.values():
+            if space.contains(cfg):
+                study.enqueue_trial(space.params(cfg))
     while len(candidates) < config.trials:
         size = min(config.population, config.trials - len(candidates))
         trials = [study.ask() for _ in range(size)]

@@ -368,6 +368,18 @@ class SearchSpace(BaseModel):
             extras[name] = trial.suggest_categorical(name, list(getattr(self, name)))
         return _assemble(oc0, stages[:m], extras)
 
+    def params(self, cfg: ArchConfig) -> dict[str, Any]:
+        """The Optuna parameters :meth:`suggest` turns into ``cfg`` (to enqueue it as a trial);
+        the unused macro-blocks beyond M repeat the last one."""
+        self.validate_config(cfg)
+        stages = _stages(cfg)
+        stages += [stages[-1]] * (MAX_MACRO_BLOCKS - cfg.M)
+        params: dict[str, Any] = {"out_channel0": cfg.out_channel0, "M": cfg.M}
+        for i, stage in enumerate(stages, start=1):
+            params.update({f"{name}{i}": value for name, value in stage.items()})
+        params.update({name: getattr(cfg, name) for name in self._searched()})
+        return params
+
 
 def _extras(cfg: ArchConfig) -> dict[str, Any]:
     return {name: getattr(cfg, name) for name in EXTENSION_NAMES}

@@ -6,8 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
+from search.baselines import BASELINES, RESNET8
 from search.driver import (
     Constraints,
     Scorer,
@@ -139,3 +141,26 @@ def test_journal_lines_are_json(surrogate, tmp_path):
     run_search(SPACE, surrogate, SearchConfig(trials=40, population=20), journal)
     lines = (tmp_path / "j.jsonl").read_text().splitlines()
     assert len(lines) == 40 and all("values" in json.loads(line) for line in lines)
+
+
+def test_the_first_generation_starts_from_the_hand_designs_inside_the_space(surrogate):
+    config = SearchConfig(trials=40, population=20)
+    first = [c.config for c in run_search(SPACE, surrogate, config).candidates[:3]]
+    inside = [cfg for cfg in BASELINES.values() if SPACE.contains(cfg)]
+    assert RESNET8 in inside and first[: len(inside)] == inside
+    cold = config.model_copy(update={"start_from_baselines": False})
+    assert RESNET8 not in [c.config for c in run_search(SPACE, surrogate, cold).candidates]
+    randomly = config.model_copy(update={"algorithm": "random"})  # a baseline stays random
+    assert RESNET8 not in [c.config for c in run_search(SPACE, surrogate, randomly).candidates]
+
+
+def test_params_are_what_suggest_turns_back_into_the_architecture():
+    import optuna
+
+    study = optuna.create_study()
+    for cfg in [RESNET8, SPACE.with_ranks().sample(np.random.default_rng(3))]:
+        space = SPACE.with_ranks()
+        study.enqueue_trial(space.params(cfg))
+        assert space.suggest(study.ask()) == cfg
+    with pytest.raises(ValueError, match="outside the search space"):
+        SPACE.params(BASELINES["resnet32"])  # five blocks a stage: outside the tiny space
