@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.active import LoopState
+from search.active import LoopBudget, LoopState
 from search.collect import (
     local_executor,
     result_row,
@@ -34,7 +34,7 @@ from search.collect import (
     task_collection_budget,
 )
 from search.driver import Constraints, SearchConfig
-from search.job import JobHooks, LoopBudget, run_job
+from search.job import JobHooks, run_job
 from search.pipeline import search_and_verify
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource

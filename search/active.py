@@ -82,54 +82,78 @@ def choose_batch(
     return sorted(unique.values(), key=bound, reverse=True)[:k]
 
 
+@dataclass(frozen=True)
+class LoopBudget:
+    """What a job may spend on its surrogate: cheap rows at the collection fidelity."""
+
+    collection: Budget
+    rows: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ActiveLoop:
+    """One context's loop: what it searches, where its rows go and what it may spend on them
+    (rows stored with source ``label``)."""
+
+    task_name: str
+    context: Context
+    space: SearchSpace
+    config: SearchConfig
+    source: SurrogateSource
+    budget: LoopBudget
+    executor: Executor
+    label: str
+
+
+@dataclass
+class LoopHooks:
+    """What a caller sees of a running loop (each optional); ``on_first_search`` sees the first
+    search's result (e.g. to verify its best at once)."""
+
+    progress: Progress | None = None
+    on_round: Callable[[Round], None] | None = None
+    on_first_search: Callable[[SearchResult], None] | None = None
+
+
 def active_rounds(
-    task_name: str,
-    context: Context,
-    space: SearchSpace,
-    config: SearchConfig,
-    source: SurrogateSource,
-    collection: Budget,
-    executor: Executor,
-    rows: int,
-    batch_size: int,
-    label: str,
-    state: LoopState | None = None,
-    progress: Progress | None = None,
-    on_round: Callable[[Round], None] | None = None,
-    on_first_search: Callable[[SearchResult], None] | None = None,
+    loop: ActiveLoop, state: LoopState | None = None, hooks: LoopHooks | None = None
 ) -> BoundSurrogate:
-    """Verify ``rows`` architectures in rounds of ``batch_size`` at the ``collection`` fidelity
-    (stored as surrogate rows with source ``label``), refitting in between; returns the model
-    fitted on all of them. Rows already stored with ``label`` count (a loop killed mid-round
-    resumes with them); ``state`` holds the rounds recorded before;
-    ``on_first_search`` sees the first search's result (e.g. to verify its best at once)."""
-    state = state or LoopState()
-    clock = PhaseClock("round", progress)
+    """Verify the budget's rows in rounds of its batch size at its collection fidelity (stored
+    as surrogate rows with the loop's label), refitting in between; returns the model fitted
+    on all of them. Rows already stored with the label count (a loop killed mid-round resumes
+    with them); ``state`` holds the rounds recorded before."""
+    state, hooks = state or LoopState(), hooks or LoopHooks()
+    context, source, rows = loop.context, loop.source, loop.budget.rows
+    on_first_search = hooks.on_first_search
+    clock = PhaseClock("round", hooks.progress)
     bound = source.fitted(context)
-    verified = len(_measured(source, context, label))  # after a kill: stored rows count
+    verified = len(_measured(source, context, loop.label))  # after a kill: stored rows count
     while verified < rows:
         start = time.perf_counter()
-        number, left = len(state.rounds) + 1, -(-(rows - verified) // batch_size)
+        number, left = len(state.rounds) + 1, -(-(rows - verified) // loop.budget.batch_size)
         clock.phase = f"round {number}/{number - 1 + left}"
         clock(verified, rows)
-        round_config = config.model_copy(update={"seed": config.seed + len(state.rounds)})
-        searched = run_search(space, bound, round_config)
+        round_config = loop.config.model_copy(update={"seed": loop.config.seed + len(state.rounds)})
+        searched = run_search(loop.space, bound, round_config)
         if on_first_search is not None:
             on_first_search(searched)
             on_first_search = None
         batch = choose_batch(
-            searched.candidates, min(batch_size, rows - verified), _measured(source, context)
+            searched.candidates,
+            min(loop.budget.batch_size, rows - verified),
+            _measured(source, context),
         )
         if not batch:
             break  # every feasible candidate the search found is measured already
         results = verify_candidates(
             [c.config for c in batch],
-            task_name,
+            loop.task_name,
             context.hw,
-            collection,
-            executor,
+            loop.budget.collection,
+            loop.executor,
             source.store,
-            label,
+            loop.label,
             phase=clock.phase,
             progress=lambda phase, done, total, eta, before=verified: clock(before + done, rows),
         )
@@ -149,8 +173,8 @@ def active_rounds(
         if len(truth) >= MIN_TAU_ROWS:
             state.rounds[-1].prospective_tau = kendall_tau(truth, predicted)
             state.rounds[-1].prospective_tau_better_half = kendall_tau_top(truth, predicted)
-        if on_round:
-            on_round(state.rounds[-1])
+        if hooks.on_round:
+            hooks.on_round(state.rounds[-1])
     clock(rows, rows)
     return bound
 
@@ -163,40 +187,12 @@ def _measured(source: SurrogateSource, context: Context, label: str | None = Non
 
 
 def prepare_surrogate(
-    task_name: str,
-    context: Context,
-    space: SearchSpace,
-    config: SearchConfig,
-    source: SurrogateSource,
-    collection: Budget,
-    executor: Executor,
-    rows: int,
-    batch_size: int,
-    label: str,
-    state: LoopState | None = None,
-    progress: Progress | None = None,
-    on_round: Callable[[Round], None] | None = None,
-    on_first_search: Callable[[SearchResult], None] | None = None,
+    loop: ActiveLoop, state: LoopState | None = None, hooks: LoopHooks | None = None
 ) -> BoundSurrogate:
-    """The model a search in ``context`` uses: the pooled model fitted for it, at once when the
-    context has ``ENOUGH_ROWS`` rows of its own, else after an active loop of ``rows`` cheap
-    verifications (see :func:`active_rounds`)."""
-    bound = source.fitted(context)
-    if bound.in_domain_rows >= ENOUGH_ROWS or rows == 0:
+    """The model a search in the loop's context uses: the pooled model fitted for it, at once
+    when the context has ``ENOUGH_ROWS`` rows of its own, else after the active loop (see
+    :func:`active_rounds`)."""
+    bound = loop.source.fitted(loop.context)
+    if bound.in_domain_rows >= ENOUGH_ROWS or loop.budget.rows == 0:
         return bound
-    return active_rounds(
-        task_name,
-        context,
-        space,
-        config,
-        source,
-        collection,
-        executor,
-        rows,
-        batch_size,
-        label,
-        state,
-        progress,
-        on_round,
-        on_first_search,
-    )
+    return active_rounds(loop, state, hooks)

@@ -9,7 +9,14 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
-from search.active import LoopState, Round, prepare_surrogate
+from search.active import (
+    ActiveLoop,
+    LoopBudget,
+    LoopHooks,
+    LoopState,
+    Round,
+    prepare_surrogate,
+)
 from search.collect import result_row, submit_verification
 from search.driver import Candidate, SearchConfig, SearchResult, TrialJournal
 from search.pipeline import PipelineResult, Progress, Verified, search_and_verify
@@ -20,15 +27,6 @@ from search.verify import Budget, VerificationResult
 from simulator import HardwareConfig
 from surrogate.fitting import context_holdout, quality
 from surrogate.models import BoundSurrogate
-
-
-@dataclass(frozen=True)
-class LoopBudget:
-    """What a job may spend on its surrogate: cheap rows at the collection fidelity."""
-
-    collection: Budget
-    rows: int
-    batch_size: int
 
 
 @dataclass
@@ -79,22 +77,9 @@ def run_job(
                 future.add_done_callback(lambda f: _report(f, best, hooks.on_verified))
             early.append((best, future))
 
-    bound = prepare_surrogate(
-        task_name,
-        context,
-        space,
-        config,
-        source,
-        loop.collection,
-        executor,
-        loop.rows,
-        loop.batch_size,
-        label,
-        state,
-        hooks.progress,
-        hooks.on_round,
-        verify_first if top_k and not done else None,
-    )
+    active = ActiveLoop(task_name, context, space, config, source, loop, executor, label)
+    first = verify_first if top_k and not done else None
+    bound = prepare_surrogate(active, state, LoopHooks(hooks.progress, hooks.on_round, first))
     for candidate, future in early:
         (first,) = future.result()
         done[candidate.config.id] = VerificationResult.from_dict(first)

@@ -442,9 +442,10 @@ def search(
     """Run the whole pipeline in the terminal: surrogate, search, verification."""
     from pydantic import ValidationError
 
+    from search.active import LoopBudget
     from search.collect import local_executor, task_collection_budget
     from search.driver import Constraints, SearchConfig, TrialJournal
-    from search.job import JobHooks, LoopBudget, run_job
+    from search.job import JobHooks, run_job
     from search.surrogates import SurrogateSource
     from search.tasks import load_task
     from search.training import TrainConfig

@@ -26,11 +26,11 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from search.active import LoopState, Round
+from search.active import LoopBudget, LoopState, Round
 from search.collect import worker_initializer
 from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
-from search.job import JobHooks, LoopBudget, run_job, surrogate_quality
+from search.job import JobHooks, run_job, surrogate_quality
 from search.rescore import front_surrogate, on_chip, rescore_candidates
 from search.surrogates import SurrogateSource
 from search.tasks import load_task

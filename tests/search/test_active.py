@@ -8,7 +8,14 @@ import sys
 import textwrap
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from search.active import LoopState, choose_batch, prepare_surrogate
+from search.active import (
+    ActiveLoop,
+    LoopBudget,
+    LoopHooks,
+    LoopState,
+    choose_batch,
+    prepare_surrogate,
+)
 from search.collect import CHEAP_BUDGET, collection_budget
 from search.driver import Constraints, SearchConfig, run_search
 from search.space import SearchSpace
@@ -27,21 +34,21 @@ CONFIG = CONFIG.model_copy(update={"constraints": Constraints(max_tiles=6)})
 
 def _loop(source, executor, rows, state=None, events=None, rounds=None, label="job:test"):
     context = source.context(load_task("digits"), UNSEEN, CHEAP.fidelity)
-    return prepare_surrogate(
+    loop = ActiveLoop(
         "digits",
         context,
         SearchSpace.tiny(),
         CONFIG,
         source,
-        CHEAP,
+        LoopBudget(CHEAP, rows, 3),
         executor,
-        rows,
-        3,
         label,
-        state,
+    )
+    hooks = LoopHooks(
         progress=(lambda *event: events.append(event)) if events is not None else None,
         on_round=rounds.append if rounds is not None else None,
     )
+    return prepare_surrogate(loop, state, hooks)
 
 
 def _rows(store, label="job:test"):
@@ -117,9 +124,17 @@ def test_a_context_with_enough_rows_of_its_own_searches_at_once(tmp_path):
     source = SurrogateSource(store, tmp_path / "models")
     shipped_chip = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
     context = source.context(load_task("digits"), shipped_chip, CHEAP_BUDGET.fidelity)
-    bound = prepare_surrogate(
-        "digits", context, SearchSpace.tiny(), CONFIG, source, CHEAP, Refusing(), 24, 4, "x"
+    loop = ActiveLoop(
+        "digits",
+        context,
+        SearchSpace.tiny(),
+        CONFIG,
+        source,
+        LoopBudget(CHEAP, 24, 4),
+        Refusing(),
+        "x",
     )
+    bound = prepare_surrogate(loop)
     assert bound.in_domain_rows >= 100  # the shipped rows of this chip
 
 
