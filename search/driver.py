@@ -57,7 +57,8 @@ class SearchConfig(BaseModel):
     start_from_baselines: bool = Field(
         True,
         description="The first generation of an evolutionary search holds the hand-designed "
-        "networks (ResNet-8, ...) that lie in the space, so the search starts from them.",
+        "networks (ResNet-8, ...) that lie in the space and within the limits, so the search "
+        "starts from them.",
     )
     seed: int = 0
 
@@ -256,9 +257,8 @@ def run_search(
         )
     resumed = len(candidates)
     if not records and config.start_from_baselines and config.algorithm != "random":
-        for cfg in BASELINES.values():
-            if space.contains(cfg):
-                study.enqueue_trial(space.params(cfg))
+        for cfg in _feasible_baselines(space, scorer):
+            study.enqueue_trial(space.params(cfg))
     while len(candidates) < config.trials:
         size = min(config.population, config.trials - len(candidates))
         trials = [study.ask() for _ in range(size)]
@@ -276,6 +276,16 @@ def run_search(
         if progress:
             progress(len(candidates), config.trials)
     return SearchResult(candidates, pareto_front(candidates, scorer), resumed)
+
+
+def _feasible_baselines(space: SearchSpace, scorer: Scorer) -> list[ArchConfig]:
+    """The hand designs inside the space that meet the limits: an infeasible one would only
+    pull the first generations towards networks the chip cannot hold."""
+    inside = [cfg for cfg in BASELINES.values() if space.contains(cfg)]
+    if not inside:
+        return []
+    scored = scorer.candidates(inside, [-1] * len(inside))
+    return [c.config for c in scored if c.feasible]
 
 
 def _record(trial: optuna.Trial, candidate: Candidate, values: list[float]) -> dict[str, Any]:

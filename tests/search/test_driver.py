@@ -152,6 +152,8 @@ def test_the_first_generation_starts_from_the_hand_designs_inside_the_space(surr
     assert RESNET8 not in [c.config for c in run_search(SPACE, surrogate, cold).candidates]
     randomly = config.model_copy(update={"algorithm": "random"})  # a baseline stays random
     assert RESNET8 not in [c.config for c in run_search(SPACE, surrogate, randomly).candidates]
+    tight = config.model_copy(update={"constraints": Constraints(max_tiles=1)})  # none fit
+    assert not set(inside) & {c.config for c in run_search(SPACE, surrogate, tight).candidates}
 
 
 def test_params_are_what_suggest_turns_back_into_the_architecture():
