@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
+from search.active import ActiveLoop, LoopBudget, LoopHooks, active_rounds
 from search.collect import collect
+from search.driver import SearchConfig
 from search.pipeline import Verified
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
@@ -50,10 +52,12 @@ def surrogate_for(
     database: Path,
     max_tiles: int,
     executor: Executor,
+    loop: tuple[SearchConfig, int] | None = None,
 ) -> BoundSurrogate:
     """The pooled model (shipped rows and those in ``database``) fitted for the task's context,
-    after collecting rows of it at the ``collection`` fidelity until it has ``n`` of its own
-    (resumable: the rows stay in ``database``)."""
+    after collecting rows of it at the ``collection`` fidelity until it has ``n`` of its own,
+    then, with ``loop`` = (search config, rows), verifying that many more in the active loop's
+    rounds, where that search chooses (resumable: the rows stay in ``database``)."""
     store = SampleStore.open(f"sqlite:///{database}")
     source = SurrogateSource(store, database.parent / f"{database.stem}-models")
     context = source.context(task, hw, collection.fidelity)
@@ -72,6 +76,20 @@ def surrogate_for(
         )
         failed = len(report.failed)
         print(f"  added {report.added}, already there {report.skipped}, failed {failed}")
+    if loop is not None:
+        config, rows = loop
+        active = ActiveLoop(
+            task.name,
+            context,
+            space,
+            config,
+            source,
+            LoopBudget(collection, rows, batch_size=8),
+            executor,
+            label="bench-loop",
+        )
+        hooks = LoopHooks(on_round=lambda r: print(f"  loop round {r.number}: {r.seconds:.0f} s"))
+        active_rounds(active, hooks=hooks)
     bound = source.fitted(context)
     pooled, own = source.groups(context)
     held_out = context_holdout(pooled, own) if own is not None else None

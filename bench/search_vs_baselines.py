@@ -17,7 +17,9 @@ every arm to ResNet-8's size.
 The surrogate: the pooled model of the shipped rows and those in --database, fitted for the
 task's context at its cheap collection fidelity (--collect-* to change it); with --collect N,
 rows of that context are first collected until it has N of its own (kept in --database, so a
-rerun verifies only what it lacks).
+rerun verifies only what it lacks); with --loop-rows N, N more are verified in the active loop's
+rounds at the same fidelity, chosen by a search with the arms' objectives and tile limit (its own
+seed), so the model learns where the search will choose.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from search.training import TrainConfig
 from search.verify import Budget
 from simulator import HardwareConfig, PostTraining
 
+LOOP_SEED = 1000  # the active loop's searches: apart from every arm's seed
 ARMS = {  # the pipeline's phases that make up each arm
     "search": ("search", "verify"),
     "random": ("random search", "verify random"),
@@ -81,6 +84,9 @@ def main() -> None:
         "--collect", type=int, default=0, help="Rows of the task's context to have (collects)"
     )
     source.add_argument(
+        "--loop-rows", type=int, default=0, help="Rows the active loop adds near the front"
+    )
+    source.add_argument(
         "--database", type=Path, default=Path("bench-surrogate.sqlite"), help="Rows (resumable)"
     )
     source.add_argument("--collect-train-examples", type=int, help="Default: the task's")
@@ -108,23 +114,28 @@ def main() -> None:
         f"{args.test_examples or 'all'} test examples, {args.mc_samples} chips, "
         f"post-training {'on' if post_training else 'off'}"
     )
+
+    def search_config(seed: int) -> SearchConfig:
+        return SearchConfig(
+            trials=args.trials,
+            population=args.population,
+            seed=seed,
+            objectives=tuple(args.objectives.split(",")),
+            constraints=Constraints(max_tiles=args.max_tiles),
+        )
+
     with local_executor(args.workers) as executor:
         start = time.perf_counter()
         print(f"surrogate: pooled, rows of {task.name} at {collection.fidelity}")
+        loop = (search_config(LOOP_SEED), args.loop_rows) if args.loop_rows else None
         surrogate = surrogate_for(
-            task, hw, space, collection, args.collect, args.database, args.max_tiles, executor
+            task, hw, space, collection, args.collect, args.database, args.max_tiles, executor, loop
         )
         print(f"surrogate: {time.perf_counter() - start:.0f} s")
 
         runs: list[tuple[PipelineResult, dict[str, float]]] = []
         for seed in range(args.seeds):
-            config = SearchConfig(
-                trials=args.trials,
-                population=args.population,
-                seed=seed,
-                objectives=tuple(args.objectives.split(",")),
-                constraints=Constraints(max_tiles=args.max_tiles),
-            )
+            config = search_config(seed)
             budget = Budget(
                 train=TrainConfig(seed=seed, epochs=args.epochs),
                 mc_samples=args.mc_samples,
