@@ -14,7 +14,14 @@ from surrogate.store import SampleStore
 from tests import synthetic
 
 HW = HardwareConfig.preset("pcm", tile_rows=128, tile_cols=128)  # no shipped surrogate
-TINY = Budget(train=TrainConfig(epochs=1), mc_samples=2, times=(1.0, 86400.0, 2592000.0))
+TINY = Budget(
+    train=TrainConfig(epochs=1),
+    mc_samples=2,
+    times=(1.0, 86400.0, 2592000.0),
+    train_examples=300,
+    test_examples=100,
+    post_training=None,  # 3/4 of a small verification's time
+)
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,6 @@ def _get(client: Client, path: str) -> tuple[int, dict, Message, float]:
 def _submit_and_wait_for_verification(client: Client) -> str:
     """A light job's id, once it verifies its candidates (mid-job: it has database work left)."""
     job = light_job(seed=0)
-    job["budget"]["post_training"] = False
     job_id = client.submit(job)["id"]
     deadline = time.monotonic() + 120
     state = client.job(job_id)

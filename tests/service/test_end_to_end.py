@@ -34,8 +34,9 @@ def _stop(server: Process) -> None:
     server.kill(signal.SIGTERM)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def server(request, tmp_path):
+    """A server on the backend the test names (``indirect`` parametrization)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'xbarnas.db'}"
     else:
@@ -47,6 +48,7 @@ def server(request, tmp_path):
         _stop(process)
 
 
+@pytest.mark.parametrize("server", ["postgresql"], indirect=True)  # SQLite: the CLI test's
 def test_the_digits_job_from_submission_to_onnx(server):
     job = server.submit(JobCreate().model_dump(mode="json"))  # the example job: 64 tiles of 256x256
     deadline = time.monotonic() + 600
@@ -74,6 +76,7 @@ def test_the_digits_job_from_submission_to_onnx(server):
     assert manifest["layers"] and all(layer["calibrated"] for layer in manifest["layers"])
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def test_the_cli_client(server, tmp_path):
     options = ["--server", server.server, "--key", server.key]
     runner = CliRunner()
@@ -100,7 +103,9 @@ def test_a_server_killed_mid_job_finishes_it_after_restart(tmp_path):
     url, data = f"sqlite:///{tmp_path / 'xbarnas.db'}", tmp_path / "data"
     first, client = _start(url, data, XBARNAS_LEASE_SECONDS="4")
     job = JobCreate().model_dump(mode="json")
-    job["budget"].update(trials=200, top_k=3, train_epochs=3, mc_samples=2)
+    job["budget"].update(
+        trials=200, top_k=3, train_epochs=3, mc_samples=2, train_examples=600, post_training=False
+    )
     job_id = client.submit(job)["id"]
     deadline = time.monotonic() + 300
     before = []

@@ -13,7 +13,13 @@ JOB = {
     "task": "digits",
     "hardware": {"preset": "pcm", "tile_rows": 256, "tile_cols": 256, "max_tiles": 64},
     "objectives": ["accuracy_1d", "tiles"],
-    "budget": {"trials": 60, "top_k": 1, "train_epochs": 1, "mc_samples": 2},
+    "budget": {
+        "trials": 60,
+        "top_k": 1,
+        "train_epochs": 1,
+        "mc_samples": 2,
+        "post_training": False,
+    },
     "seed": 0,
 }
 

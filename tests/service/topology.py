@@ -26,10 +26,12 @@ LIGHT_TOP_K = 2
 
 def light_job(seed: int) -> dict:
     """The digits job on the shipped surrogate, cut to a few seconds of work per candidate
-    (small networks: at most 16 tiles of 256x256)."""
+    (small networks: at most 16 tiles of 256x256; no post-training)."""
     job = JobCreate(seed=seed).model_dump(mode="json")
     job["hardware"]["max_tiles"] = 16
-    job["budget"].update(trials=20, top_k=LIGHT_TOP_K, train_epochs=1, mc_samples=1)
+    job["budget"].update(
+        trials=20, top_k=LIGHT_TOP_K, train_epochs=1, mc_samples=1, post_training=False
+    )
     return job
 
 
