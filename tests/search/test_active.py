@@ -1,5 +1,6 @@
 """The active loop: rounds of cheap verifications chosen by the surrogate, refits in between,
-resuming after a kill without losing or repeating a row; a well-known context skips it."""
+resuming after a kill without losing or repeating a row; a context well known within the limits
+skips it."""
 
 import json
 import os
@@ -8,13 +9,17 @@ import sys
 import textwrap
 from concurrent.futures import Executor, ThreadPoolExecutor
 
+import pytest
+
 from search.active import (
+    ENOUGH_ROWS,
     ActiveLoop,
     LoopBudget,
     LoopHooks,
     LoopState,
     choose_batch,
     prepare_surrogate,
+    rows_within,
 )
 from search.collect import CHEAP_BUDGET, collection_budget
 from search.driver import Constraints, SearchConfig, run_search
@@ -119,23 +124,24 @@ class Refusing(Executor):
         raise AssertionError("a well-known context verifies nothing before its search")
 
 
-def test_a_context_with_enough_rows_of_its_own_searches_at_once(tmp_path):
+def test_a_context_with_enough_rows_within_the_limits_searches_at_once(tmp_path):
     store = SampleStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
     source = SurrogateSource(store, tmp_path / "models")
     shipped_chip = HardwareConfig.preset("pcm", tile_rows=256, tile_cols=256)
     context = source.context(load_task("digits"), shipped_chip, CHEAP_BUDGET.fidelity)
-    loop = ActiveLoop(
-        "digits",
-        context,
-        SearchSpace.tiny(),
-        CONFIG,
-        source,
-        LoopBudget(CHEAP, 24, 4),
-        Refusing(),
-        "x",
-    )
-    bound = prepare_surrogate(loop)
-    assert bound.in_domain_rows >= 100  # the shipped rows of this chip
+
+    def loop(max_tiles: int) -> ActiveLoop:
+        config = CONFIG.model_copy(update={"constraints": Constraints(max_tiles=max_tiles)})
+        budget = LoopBudget(CHEAP, 24, 4)
+        return ActiveLoop(
+            "digits", context, SearchSpace.tiny(), config, source, budget, Refusing(), "x"
+        )
+
+    assert rows_within(source, context, Constraints(max_tiles=64)) >= ENOUGH_ROWS
+    assert prepare_surrogate(loop(64)).in_domain_rows >= ENOUGH_ROWS  # the shipped rows
+    assert rows_within(source, context, Constraints(max_tiles=6)) < ENOUGH_ROWS
+    with pytest.raises(AssertionError, match="verifies nothing"):  # few rows that small
+        prepare_surrogate(loop(6))
 
 
 def test_batches_take_promise_and_uncertainty_and_skip_what_is_measured():
