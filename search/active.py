@@ -180,14 +180,9 @@ def active_rounds(
     return bound
 
 
-def _context_rows(source: SurrogateSource, context: Context) -> list[dict[str, Any]]:
-    key = (context.task.name, context.hw.config_hash(), context.task.fidelity)
-    return source.rows().get(key, [])
-
-
 def _measured(source: SurrogateSource, context: Context, label: str | None = None) -> set[str]:
     """The architectures the context has rows of (of one source, with ``label``)."""
-    rows = _context_rows(source, context)
+    rows = source.own_rows(context)
     return {r["arch_id"] for r in rows if label is None or r["source"] == label}
 
 
@@ -204,7 +199,7 @@ def rows_within(source: SurrogateSource, context: Context, limits: Constraints) 
     bounds = {LIMITED_COSTS[name]: limit for name, limit in limits if limit is not None}
     return sum(
         all(row["cost"][cost] <= limit for cost, limit in bounds.items())
-        for row in _context_rows(source, context)
+        for row in source.own_rows(context)
     )
 
 

@@ -130,6 +130,10 @@ class SurrogateSource:
         """Every known row (shipped, then the database's), by context key."""
         return by_context([*shipped_rows(), *self.store.all_rows()])
 
+    def own_rows(self, context: Context) -> list[dict[str, Any]]:
+        """The rows of ``context`` itself (shipped and the database's)."""
+        return self.rows().get(_key(context), [])
+
     def groups(self, context: Context) -> tuple[list[Group], Group | None]:
         """The groups of every other context whose task profile is known, and ``context``'s
         own (None without rows)."""
