@@ -33,7 +33,7 @@ from search.collect import (
     submit_verification,
     task_collection_budget,
 )
-from search.driver import Constraints, SearchConfig
+from search.driver import Constraints, Measurements, SearchConfig
 from search.job import JobHooks, run_job
 from search.pipeline import search_and_verify
 from search.space import SearchSpace
@@ -135,6 +135,7 @@ def collect_arm(chip, seed, seconds, folder, executor, name) -> dict:
         executor,
         journal=None,
         on_verified=clock.verified,
+        measurements=Measurements.of_rows(rows),
     )
     best = verified.best()
     return {

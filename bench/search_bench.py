@@ -13,7 +13,7 @@ from pathlib import Path
 
 from search.active import ActiveLoop, LoopBudget, LoopHooks, active_rounds
 from search.collect import collect
-from search.driver import SearchConfig
+from search.driver import Measurements, SearchConfig
 from search.pipeline import Verified
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
@@ -58,8 +58,8 @@ def surrogate_for(
     after collecting rows of it at the ``collection`` fidelity until it has ``n`` of its own,
     then, with ``loop`` = (search config, rows), verifying that many more in the active loop's
     rounds, where that search chooses (resumable: the rows stay in ``database``)."""
-    store = SampleStore.open(f"sqlite:///{database}")
-    source = SurrogateSource(store, database.parent / f"{database.stem}-models")
+    source = source_of(database)
+    store = source.store
     context = source.context(task, hw, collection.fidelity)
     _, own = source.groups(context)
     if n and (own is None or len(own.encodings) < n):
@@ -101,6 +101,17 @@ def surrogate_for(
     )
     print(f"  {context.key}: {bound.in_domain_rows} rows of its own; held-out Kendall tau {tau}")
     return bound
+
+
+def source_of(database: Path) -> SurrogateSource:
+    """The rows of the shipped data and of ``database``, with the models fitted on them."""
+    store = SampleStore.open(f"sqlite:///{database}")
+    return SurrogateSource(store, database.parent / f"{database.stem}-models")
+
+
+def measurements_for(bound: BoundSurrogate, database: Path) -> Measurements:
+    """What the surrogate's context has measured (shipped rows and those in ``database``)."""
+    return Measurements.of_rows(source_of(database).own_rows(bound.context))
 
 
 def best_within(pool: Sequence[Verified], max_tiles: float) -> Verified | None:

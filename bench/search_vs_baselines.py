@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/search_vs_baselines.py [--task digits|fashion-mnist] [--seeds 3]
      [--trials 1000] [--top-k 3] [--max-tiles 64] [--epochs 8] [--train-examples N]
      [--test-examples N] [--mc-samples 25] [--objectives accuracy_1d] [--collect N]
-     [--database FILE.sqlite]
+     [--loop-rows N] [--no-measurements] [--database FILE.sqlite]
 For each seed: NSGA-II scored by the surrogate and random search with the same number of trials,
 each verifying a diverse top-K of its feasible front, and ResNet-8, all verified at the same
 fidelity (hardware-aware training for --epochs epochs on --train-examples class-balanced training
@@ -19,7 +19,8 @@ task's context at its cheap collection fidelity (--collect-* to change it); with
 rows of that context are first collected until it has N of its own (kept in --database, so a
 rerun verifies only what it lacks); with --loop-rows N, N more are verified in the active loop's
 rounds at the same fidelity, chosen by a search with the arms' objectives and tile limit (its own
-seed), so the model learns where the search will choose.
+seed), so the model learns where the search will choose. Every arm ranks the architectures the
+context has rows of by their measured mean, as a job does (--no-measurements: by the model alone).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from search_bench import (
     best_within,
     describe,
     mean_std,
+    measurements_for,
     paired_difference,
     surrogate_for,
 )
@@ -89,6 +91,12 @@ def main() -> None:
     source.add_argument(
         "--database", type=Path, default=Path("bench-surrogate.sqlite"), help="Rows (resumable)"
     )
+    source.add_argument(
+        "--measurements",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Rank the architectures the context has rows of by those rows, as a job does",
+    )
     source.add_argument("--collect-train-examples", type=int, help="Default: the task's")
     source.add_argument("--collect-test-examples", type=int, help="Default: the task's")
     source.add_argument("--collect-epochs", type=int, help="Default: the task's")
@@ -131,6 +139,7 @@ def main() -> None:
         surrogate = surrogate_for(
             task, hw, space, collection, args.collect, args.database, args.max_tiles, executor, loop
         )
+        measurements = measurements_for(surrogate, args.database) if args.measurements else None
         print(f"surrogate: {time.perf_counter() - start:.0f} s")
 
         runs: list[tuple[PipelineResult, dict[str, float]]] = []
@@ -155,6 +164,7 @@ def main() -> None:
                 executor,
                 baselines=("random", "resnet8"),
                 progress=timer,
+                measurements=measurements,
             )
             spans = timer.seconds()
             seconds = {arm: sum(spans.get(p, 0.0) for p in phases) for arm, phases in ARMS.items()}

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from search.driver import Candidate, Constraints, SearchConfig, SearchResult, run_search
+from search.driver import (
+    Candidate,
+    Constraints,
+    Measurements,
+    SearchConfig,
+    SearchResult,
+    run_search,
+)
 from search.pipeline import PhaseClock, Progress, verify_candidates
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
@@ -136,14 +143,15 @@ def active_rounds(
         clock.phase = f"round {number}/{number - 1 + left}"
         clock(verified, rows)
         round_config = loop.config.model_copy(update={"seed": loop.config.seed + len(state.rounds)})
-        searched = run_search(loop.space, bound, round_config)
+        measurements = Measurements.of_rows(source.own_rows(context))
+        searched = run_search(loop.space, bound, round_config, measurements=measurements)
         if on_first_search is not None:
             on_first_search(searched)
             on_first_search = None
         batch = choose_batch(
             searched.candidates,
             min(loop.budget.batch_size, rows - verified),
-            _measured(source, context),
+            set(measurements.configs),
         )
         if not batch:
             break  # every feasible candidate the search found is measured already
@@ -180,10 +188,9 @@ def active_rounds(
     return bound
 
 
-def _measured(source: SurrogateSource, context: Context, label: str | None = None) -> set[str]:
-    """The architectures the context has rows of (of one source, with ``label``)."""
-    rows = source.own_rows(context)
-    return {r["arch_id"] for r in rows if label is None or r["source"] == label}
+def _measured(source: SurrogateSource, context: Context, label: str) -> set[str]:
+    """The architectures the context has rows of from one source, ``label``."""
+    return {r["arch_id"] for r in source.own_rows(context) if r["source"] == label}
 
 
 LIMITED_COSTS = {  # a limit of the search and the row's cost it bounds

@@ -12,7 +12,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,8 +57,8 @@ class SearchConfig(BaseModel):
     start_from_baselines: bool = Field(
         True,
         description="The first generation of an evolutionary search holds the hand-designed "
-        "networks (ResNet-8, ...) that lie in the space and within the limits, so the search "
-        "starts from them.",
+        "networks (ResNet-8, ...) and the best measured ones of the search's context that lie "
+        "in the space and within the limits, so the search starts from them.",
     )
     seed: int = 0
 
@@ -78,10 +78,16 @@ class Candidate:
     cost: dict[str, float]
     constraints: dict[str, float]  # cost / limit - 1 per limit: feasible when all are <= 0
     trial: int
+    measured: dict[str, float] = field(default_factory=dict)  # where the context has rows of it
 
     @property
     def feasible(self) -> bool:
         return all(v <= 0 for v in self.constraints.values())
+
+    def estimate(self, name: str) -> float:
+        """The context's measured ``accuracy_1d`` or ``avm`` where it has rows of this
+        architecture, else the surrogate's prediction."""
+        return self.measured.get(name, self.predicted[name])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +97,7 @@ class Candidate:
             "cost": self.cost,
             "feasible": self.feasible,
             "trial": self.trial,
+            **({"measured": self.measured} if self.measured else {}),
         }
 
 
@@ -107,13 +114,51 @@ def feature_costs(extractor: FeatureExtractor, encodings: np.ndarray) -> dict[st
     }
 
 
-class Scorer:
-    """Objective values and constraint violations of many architectures at once."""
+MEASURED_TARGETS = ("accuracy_1d", "avm")
 
-    def __init__(self, surrogate: BoundSurrogate, config: SearchConfig) -> None:
+
+@dataclass(frozen=True)
+class Measurements:
+    """What the search's context has measured: the mean of each target over an architecture's
+    rows. Where the surrogate was fitted on an architecture, its measurement is the better
+    estimate: the model smooths it towards its neighbours."""
+
+    configs: dict[str, ArchConfig]
+    values: dict[str, dict[str, float]]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[dict[str, Any]]) -> Measurements:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            grouped.setdefault(row["arch_id"], []).append(row)
+        return cls(
+            {arch: ArchConfig.model_validate(group[0]["arch"]) for arch, group in grouped.items()},
+            {
+                arch: {t: float(np.mean([r[t] for r in group])) for t in MEASURED_TARGETS}
+                for arch, group in grouped.items()
+            },
+        )
+
+    def best(self) -> list[ArchConfig]:
+        """The measured architectures, most accurate first."""
+        order = sorted(self.values, key=lambda arch: -self.values[arch]["accuracy_1d"])
+        return [self.configs[arch] for arch in order]
+
+
+class Scorer:
+    """Objective values and constraint violations of many architectures at once; an
+    architecture with ``measurements`` is ranked by them instead of its prediction."""
+
+    def __init__(
+        self,
+        surrogate: BoundSurrogate,
+        config: SearchConfig,
+        measurements: Measurements | None = None,
+    ) -> None:
         self.surrogate = surrogate
         self.config = config
         self.extractor: FeatureExtractor = surrogate.extractor
+        self.measurements = measurements or Measurements({}, {})
 
     def candidates(self, configs: Sequence[ArchConfig], trials: Sequence[int]) -> list[Candidate]:
         encodings = SearchSpace.encode_many(list(configs))
@@ -127,6 +172,7 @@ class Scorer:
                 cost={k: float(v[i]) for k, v in cost.items()},
                 constraints={k: float(cost[k][i] / limit - 1.0) for k, limit in limits.items()},
                 trial=trial,
+                measured=self.measured(cfg),
             )
             for i, (cfg, trial) in enumerate(zip(configs, trials, strict=True))
         ]
@@ -141,12 +187,15 @@ class Scorer:
         }
         return {name: float(limit) for name, limit in given.items() if limit is not None}
 
+    def measured(self, cfg: ArchConfig) -> dict[str, float]:
+        return dict(self.measurements.values.get(cfg.id, {}))
+
     def values(self, candidate: Candidate) -> list[float]:
         """The objective values Optuna sees (minimized or maximized per objective)."""
         out = []
         for objective in self.config.objectives:
             if objective in ("accuracy_1d", "avm"):
-                out.append(candidate.predicted[objective])
+                out.append(candidate.estimate(objective))
             else:
                 out.append(candidate.cost[objective])
         return out
@@ -237,9 +286,11 @@ def run_search(
     config: SearchConfig,
     journal: TrialJournal | None = None,
     progress: Progress | None = None,
+    measurements: Measurements | None = None,
 ) -> SearchResult:
-    """Evolve ``config.trials`` architectures; returns all candidates and the feasible front."""
-    scorer = Scorer(surrogate, config)
+    """Evolve ``config.trials`` architectures; returns all candidates and the feasible front.
+    Measured architectures of the context are scored by their ``measurements``."""
+    scorer = Scorer(surrogate, config, measurements)
     sampler = _sampler(config)
     directions = ["maximize" if o in MAXIMIZED else "minimize" for o in config.objectives]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -252,12 +303,17 @@ def run_search(
         cfg = ArchConfig.model_validate(record["architecture"])
         candidates.append(
             Candidate(
-                cfg, record["predicted"], record["cost"], record["constraints"], record["number"]
+                cfg,
+                record["predicted"],
+                record["cost"],
+                record["constraints"],
+                record["number"],
+                scorer.measured(cfg),
             )
         )
     resumed = len(candidates)
     if not records and config.start_from_baselines and config.algorithm != "random":
-        for cfg in _feasible_baselines(space, scorer):
+        for cfg in _starting_points(space, scorer):
             study.enqueue_trial(space.params(cfg))
     while len(candidates) < config.trials:
         size = min(config.population, config.trials - len(candidates))
@@ -278,14 +334,21 @@ def run_search(
     return SearchResult(candidates, pareto_front(candidates, scorer), resumed)
 
 
-def _feasible_baselines(space: SearchSpace, scorer: Scorer) -> list[ArchConfig]:
-    """The hand designs inside the space that meet the limits: an infeasible one would only
-    pull the first generations towards networks the chip cannot hold."""
-    inside = [cfg for cfg in BASELINES.values() if space.contains(cfg)]
+def _starting_points(space: SearchSpace, scorer: Scorer) -> list[ArchConfig]:
+    """The first generation's known networks: the hand designs and the best measured ones (a
+    quarter of the population at most), those inside the space that meet the limits; an
+    infeasible one would only pull the first generations towards networks the chip cannot
+    hold."""
+    best_measured = scorer.measurements.best()
+    known = list({cfg.id: cfg for cfg in [*BASELINES.values(), *best_measured]}.values())
+    inside = [cfg for cfg in known if space.contains(cfg)]
     if not inside:
         return []
-    scored = scorer.candidates(inside, [-1] * len(inside))
-    return [c.config for c in scored if c.feasible]
+    feasible = [c.config for c in scorer.candidates(inside, [-1] * len(inside)) if c.feasible]
+    hand_ids = {cfg.id for cfg in BASELINES.values()}
+    hand = [cfg for cfg in feasible if cfg.id in hand_ids]
+    measured = [cfg for cfg in feasible if cfg.id not in hand_ids]
+    return hand + measured[: scorer.config.population // 4]
 
 
 def _record(trial: optuna.Trial, candidate: Candidate, values: list[float]) -> dict[str, Any]:
@@ -338,7 +401,7 @@ def pareto_front(candidates: Sequence[Candidate], scorer: Scorer) -> list[Candid
     pool = _feasible_unique(candidates)
     if not pool:
         return []
-    return sorted(next(_fronts(pool, scorer)), key=lambda c: -c.predicted["accuracy_1d"])
+    return sorted(next(_fronts(pool, scorer)), key=lambda c: -c.estimate("accuracy_1d"))
 
 
 def diverse_top_k(candidates: Sequence[Candidate], k: int, scorer: Scorer) -> list[Candidate]:
@@ -360,11 +423,11 @@ def diverse_top_k(candidates: Sequence[Candidate], k: int, scorer: Scorer) -> li
             break
         chosen_pool += front
     if len(chosen_pool) <= k:
-        return sorted(chosen_pool, key=lambda c: -c.predicted["accuracy_1d"])
+        return sorted(chosen_pool, key=lambda c: -c.estimate("accuracy_1d"))
     values = np.array([scorer.values(c) for c in chosen_pool])
     span = values.max(0) - values.min(0)
     normalized = (values - values.min(0)) / np.where(span > 0, span, 1)
-    chosen = [int(np.argmax([c.predicted["accuracy_1d"] for c in chosen_pool]))]
+    chosen = [int(np.argmax([c.estimate("accuracy_1d") for c in chosen_pool]))]
     while len(chosen) < k:
         distance = np.min(
             np.linalg.norm(normalized[:, None, :] - normalized[None, chosen, :], axis=2), axis=1

@@ -18,7 +18,7 @@ from search.active import (
     prepare_surrogate,
 )
 from search.collect import result_row, submit_verification
-from search.driver import Candidate, SearchConfig, SearchResult, TrialJournal
+from search.driver import Candidate, Measurements, SearchConfig, SearchResult, TrialJournal
 from search.pipeline import PipelineResult, Progress, Verified, search_and_verify
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
@@ -71,7 +71,7 @@ def run_job(
     def verify_first(searched: SearchResult) -> None:
         feasible = [c for c in searched.candidates if c.feasible and c.config.id not in done]
         if feasible:
-            best = max(feasible, key=lambda c: c.predicted["accuracy_1d"])
+            best = max(feasible, key=lambda c: c.estimate("accuracy_1d"))
             future = submit_verification(executor, best.config, task_name, None, hw, budget)
             if hooks.on_verified:
                 future.add_done_callback(lambda f: _report(f, best, hooks.on_verified))
@@ -101,6 +101,7 @@ def run_job(
         done,
         hooks.on_verified,
         hooks.on_searched,
+        Measurements.of_rows(source.own_rows(bound.context)),
     )
     chosen = {v.result.arch_id for v in result.verified}
     result.verified += [

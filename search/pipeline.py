@@ -14,6 +14,7 @@ from search.baselines import RESNET8
 from search.collect import result_row, submit_verification
 from search.driver import (
     Candidate,
+    Measurements,
     Scorer,
     SearchConfig,
     SearchResult,
@@ -137,19 +138,23 @@ def search_and_verify(
     done: dict[str, VerificationResult] | None = None,
     on_verified: Callable[[Candidate, VerificationResult], None] | None = None,
     on_searched: Callable[[SearchResult], None] | None = None,
+    measurements: Measurements | None = None,
 ) -> PipelineResult:
     """Search, verify a diverse top-K of the feasible front, and the requested baselines
-    (``random``: random search with the same trials and K; ``resnet8``).
+    (``random``: random search with the same trials and K; ``resnet8``). Architectures the
+    surrogate's context has ``measurements`` of are ranked by them.
 
     Resuming: candidates in ``done`` (architecture id -> result) are not verified again;
     ``on_searched`` sees the search's result before verification starts, and ``on_verified``
     each new verification as soon as it is there.
     """
     done = done or {}
-    result = run_search(space, surrogate, config, journal, PhaseClock("search", progress))
+    result = run_search(
+        space, surrogate, config, journal, PhaseClock("search", progress), measurements
+    )
     if on_searched:
         on_searched(result)
-    scorer = Scorer(surrogate, config)
+    scorer = Scorer(surrogate, config, measurements)
     chosen = diverse_top_k(result.candidates, top_k, scorer)
     todo = [c for c in chosen if c.config.id not in done]
     fresh = verify_candidates(
@@ -168,7 +173,12 @@ def search_and_verify(
     if "random" in baselines:
         random_config = config.model_copy(update={"algorithm": "random"})
         random_result = run_search(
-            space, surrogate, random_config, None, PhaseClock("random search", progress)
+            space,
+            surrogate,
+            random_config,
+            None,
+            PhaseClock("random search", progress),
+            measurements,
         )
         random_chosen = diverse_top_k(random_result.candidates, top_k, scorer)
         random_verified = verify_candidates(

@@ -12,6 +12,7 @@ import pytest
 from search.baselines import BASELINES, RESNET8
 from search.driver import (
     Constraints,
+    Measurements,
     Scorer,
     SearchConfig,
     TrialJournal,
@@ -166,3 +167,44 @@ def test_params_are_what_suggest_turns_back_into_the_architecture():
         assert space.suggest(study.ask()) == cfg
     with pytest.raises(ValueError, match="outside the search space"):
         SPACE.params(BASELINES["resnet32"])  # five blocks a stage: outside the tiny space
+
+
+def _rows(cfg, accuracies):
+    """The context's rows of one architecture: one per measured accuracy."""
+    arch = cfg.model_dump(mode="json")
+    return [{"arch_id": cfg.id, "arch": arch, "accuracy_1d": a, "avm": -0.01} for a in accuracies]
+
+
+def test_measured_architectures_are_ranked_by_their_measurement(surrogate):
+    config = SearchConfig(trials=60, population=20, objectives=("accuracy_1d",))
+    rng = np.random.default_rng(7)
+    small, other = SPACE.sample(rng), SPACE.sample(rng)
+    measurements = Measurements.of_rows([*_rows(small, [0.99, 1.0]), *_rows(other, [0.2])])
+    assert measurements.values[small.id] == pytest.approx({"accuracy_1d": 0.995, "avm": -0.01})
+    assert [cfg.id for cfg in measurements.best()] == [small.id, other.id]
+
+    result = run_search(SPACE, surrogate, config, measurements=measurements)
+    scorer = Scorer(surrogate, config, measurements)
+    best = diverse_top_k(result.candidates, 2, scorer)[0]
+    assert best.config == small and best.estimate("accuracy_1d") == pytest.approx(0.995)
+    assert best.predicted["accuracy_1d"] < 0.99  # the prediction is kept
+    assert best.to_dict()["measured"]["accuracy_1d"] == pytest.approx(0.995)
+    unmeasured = next(c for c in result.candidates if c.config.id not in measurements.values)
+    assert "measured" not in unmeasured.to_dict()
+
+
+def test_the_first_generation_holds_the_best_measured_architectures_within_the_limits(surrogate):
+    config = SearchConfig(trials=40, population=20, constraints=Constraints(max_tiles=20))
+    rng = np.random.default_rng(11)  # ResNet-8 fits in 14 tiles, ResNet-20 does not
+    known = [*BASELINES.values(), *(SPACE.sample(rng) for _ in range(40))]
+    scored = Scorer(surrogate, config).candidates(known, [-1] * len(known))
+    fits = [c.config for c in scored if c.feasible and SPACE.contains(c.config)]
+    hand = [cfg for cfg in fits if cfg in BASELINES.values()]
+    sampled = [cfg for cfg in fits if cfg not in BASELINES.values()][:8]
+    too_big = next(c.config for c in scored[len(BASELINES) :] if not c.feasible)
+    rows = _rows(too_big, [0.99])
+    rows += [r for i, cfg in enumerate(sampled) for r in _rows(cfg, [0.9 - 0.01 * i])]
+    result = run_search(SPACE, surrogate, config, measurements=Measurements.of_rows(rows))
+    first = [c.config for c in result.candidates[:20]]
+    assert hand and first[: len(hand) + 5] == [*hand, *sampled[:5]]  # a quarter of 20: 5
+    assert too_big not in first

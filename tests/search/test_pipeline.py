@@ -2,9 +2,10 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
-from search.driver import Constraints, SearchConfig
+from search.driver import Constraints, Measurements, Scorer, SearchConfig
 from search.pipeline import search_and_verify
 from search.space import SearchSpace
 from search.training import TrainConfig
@@ -76,3 +77,27 @@ def test_resnet8_outside_the_budget_is_not_verified(surrogate):
             baselines=("resnet8",),
         )
     assert result.baselines["resnet8"] == []
+
+
+def test_the_best_measured_architecture_is_verified_even_where_the_model_ranks_it_low(surrogate):
+    space = SearchSpace.tiny()
+    config = SearchConfig(trials=40, population=20, objectives=("accuracy_1d",))
+    rng = np.random.default_rng(5)
+    sampled = [space.sample(rng) for _ in range(40)]
+    scored = Scorer(surrogate, config).candidates(sampled, [-1] * len(sampled))
+    low = min(scored, key=lambda c: c.predicted["accuracy_1d"]).config
+    row = {"arch_id": low.id, "arch": low.model_dump(mode="json"), "accuracy_1d": 0.999, "avm": 0}
+    with ThreadPoolExecutor(1) as executor:
+        result = search_and_verify(
+            "digits",
+            HW,
+            space,
+            surrogate,
+            config,
+            TINY,
+            1,
+            executor,
+            measurements=Measurements.of_rows([row]),
+        )
+    assert [v.result.arch_id for v in result.verified] == [low.id]
+    assert result.verified[0].candidate.measured["accuracy_1d"] == 0.999
