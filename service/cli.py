@@ -542,13 +542,14 @@ def _print_tables(result, objectives) -> None:
         f"objectives {', '.join(objectives)}):"
     )
     typer.echo(
-        f"{'architecture':18s} {'pred. acc 1d':>12s} {'+-':>6s} {'avm':>7s} {'tiles':>6s} "
-        f"{'params':>9s} {'energy nJ':>10s}"
+        f"{'architecture':18s} {'pred. acc 1d':>12s} {'+-':>6s} {'measured':>8s} {'avm':>7s} "
+        f"{'tiles':>6s} {'params':>9s} {'energy nJ':>10s}"
     )
     for c in result.search.pareto[:20]:
         p, k = c.predicted, c.cost
+        measured = f"{c.measured['accuracy_1d']:8.4f}" if c.measured else f"{'-':>8s}"
         typer.echo(
-            f"{c.config.id:18s} {p['accuracy_1d']:12.4f} {p['accuracy_1d_std']:6.3f} "
+            f"{c.config.id:18s} {p['accuracy_1d']:12.4f} {p['accuracy_1d_std']:6.3f} {measured} "
             f"{p['avm']:7.4f} {k['tiles']:6.0f} {k['params']:9.0f} {k['energy']:10.1f}"
         )
     typer.echo("\nVerified (mean over programmed chips):")

@@ -107,6 +107,7 @@ class Candidate(Base):
     architecture_id: Mapped[str] = mapped_column(String(64), index=True)
     architecture: Mapped[dict] = mapped_column(JSON)
     predicted: Mapped[dict] = mapped_column(JSON)
+    measured: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # cheap rows of it
     cost: Mapped[dict] = mapped_column(JSON)
     pareto: Mapped[bool] = mapped_column(Boolean, default=False)
     verified: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # SQL NULL if None

@@ -377,6 +377,7 @@ class Runner:
                     architecture_id=candidate.config.id,
                     architecture=candidate.config.model_dump(mode="json"),
                     predicted=candidate.predicted,
+                    measured=candidate.measured or None,
                     cost=candidate.cost,
                     pareto=pareto,
                     **verified,

@@ -469,6 +469,12 @@ class CandidateOut(BaseModel):
     architecture_id: str
     architecture: dict
     predicted: dict
+    measured: dict | None = Field(
+        None,
+        description="Mean 1-day accuracy and AVM of the rows the job's surrogate context has of "
+        "this architecture (its cheap fidelity): the search ranked it by these, not the "
+        "prediction.",
+    )
     pareto: bool
     verified: bool
     accuracy_1d: float | None

@@ -219,6 +219,7 @@ def candidate_out(candidate: Candidate, tolerance: float = DEFAULT_TOLERANCE) ->
         architecture_id=candidate.architecture_id,
         architecture=candidate.architecture,
         predicted=candidate.predicted,
+        measured=candidate.measured,
         pareto=candidate.pareto,
         verified=candidate.verified is not None,
         accuracy_1d=candidate.accuracy_1d,

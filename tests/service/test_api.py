@@ -49,6 +49,8 @@ def test_a_job_runs_to_success_and_its_model_downloads(service):
     verified = [c for c in candidates if c["verified"]]
     assert len(verified) == 1 and candidates[0]["verified"]
     assert all(c["tiles"] <= 64 for c in candidates)
+    measured = [c for c in candidates if c["measured"]]  # the shipped digits rows of this chip
+    assert measured and all(set(c["measured"]) == {"accuracy_1d", "avm"} for c in measured)
     assert [a["time_seconds"] for a in verified[0]["accuracy"]][:3] == [1.0, 3600.0, 86400.0]
     assert verified[0]["accuracy_1d"] == verified[0]["accuracy"][2]["mean"]
     arch = verified[0]["architecture_id"]

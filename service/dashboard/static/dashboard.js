@@ -549,7 +549,10 @@ function renderCandidates(view) {
       element("td", { class: "num" }, number(c.params)),
       element("td", { class: "num" }, number(c.energy_nj, 1)),
       element("td", { class: "num" }, number(c.latency_us, 2)),
-      element("td", { class: "num" }, percent(c.predicted.accuracy_1d)),
+      element("td", { class: "num" }, percent(c.predicted.accuracy_1d), ...(c.measured
+        ? [element("span", { class: "help", title: "mean of the surrogate's rows of it at the cheap fidelity: ranked by it" },
+          ` measured ${percent(c.measured.accuracy_1d)}`)]
+        : [])),
       element("td", { class: "num" }, percent(c.accuracy_1d)),
       element("td", { class: "num" }, c.avm == null ? "–" : percent(c.avm)),
       element("td", { class: "num" }, percent(c.digital_accuracy)),
