@@ -50,7 +50,10 @@ def server(request, tmp_path):
 
 @pytest.mark.parametrize("server", ["postgresql"], indirect=True)  # SQLite: the CLI test's
 def test_the_digits_job_from_submission_to_onnx(server):
-    job = server.submit(JobCreate().model_dump(mode="json"))  # the example job: 64 tiles of 256x256
+    # the example job (64 tiles of 256x256) at a third of its verification work: the chain is
+    # what this checks; the full budget's figures are the README's
+    light = {"train_epochs": 3, "mc_samples": 4, "post_training": False}
+    job = server.submit(JobCreate(budget=light).model_dump(mode="json"))
     deadline = time.monotonic() + 600
     while job["status"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(1)
@@ -60,7 +63,7 @@ def test_the_digits_job_from_submission_to_onnx(server):
     verified = [c for c in candidates if c["verified"]]
     assert len(verified) == 2 and all(c["tiles"] <= 64 for c in candidates)
     best = max(verified, key=lambda c: c["accuracy_1d"])
-    assert best["accuracy_1d"] >= 0.80
+    assert best["accuracy_1d"] >= 0.75
     onnx, filename = server.export(best["architecture_id"], "onnx")
     assert filename.endswith(".onnx")
     state, _ = server.export(best["architecture_id"], "state_dict")
