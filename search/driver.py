@@ -188,13 +188,14 @@ class Scorer:
         return {name: float(limit) for name, limit in given.items() if limit is not None}
 
     def measured(self, cfg: ArchConfig) -> dict[str, float]:
+        """The context's measurements of ``cfg`` (empty where it has none)."""
         return dict(self.measurements.values.get(cfg.id, {}))
 
     def values(self, candidate: Candidate) -> list[float]:
         """The objective values Optuna sees (minimized or maximized per objective)."""
         out = []
         for objective in self.config.objectives:
-            if objective in ("accuracy_1d", "avm"):
+            if objective in MEASURED_TARGETS:
                 out.append(candidate.estimate(objective))
             else:
                 out.append(candidate.cost[objective])
