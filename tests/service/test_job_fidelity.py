@@ -59,7 +59,10 @@ def test_a_job_on_a_new_chip_runs_its_loop_and_records_both_fidelities(service):
     }
     assert {r["budget"]["train_examples"] for r in rows if r["source"] == "search"} == {200}
     record = job["surrogate"]
-    assert [r["number"] for r in record["rounds"]] == [1, 2]
+    numbers = [r["number"] for r in record["rounds"]]  # a round short of candidates adds one
+    assert len(numbers) >= 2 and numbers == list(range(1, len(numbers) + 1))
+    assert [len(r["architectures"]) <= 2 for r in record["rounds"]] == [True] * len(numbers)
+    assert sum(len(r["architectures"]) for r in record["rounds"]) == 4
     assert record["rounds"][-1]["prospective_tau"] is not None
     quality = record["quality"]
     assert quality["in_domain_rows"] == 4  # the job's own rows, never its final verifications
