@@ -18,6 +18,7 @@ from simulator import (
     exact_weights,
     examples_per_pass,
     to_analog,
+    use_reproducible_kernels,
 )
 from simulator.pulsed import PulsedConfig, PulsedSGD, to_digital, to_pulsed
 from simulator.streams import derive_seed
@@ -102,6 +103,7 @@ def train(
     """
     config = config or TrainConfig()
     device = default_device()
+    use_reproducible_kernels()
     torch.manual_seed(derive_seed(config.seed, "training"))  # HWA noise: not the init's stream
     if config.in_situ is not None:
         on_device = copy.deepcopy(model).to(device)  # the tiles are made where the weights are

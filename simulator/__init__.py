@@ -19,7 +19,7 @@ from simulator.convert import (
 )
 from simulator.cost import CostReport, LayerCost, cost
 from simulator.deploy import deployment_bundle, load_bundle, read_bundle
-from simulator.device import default_device
+from simulator.device import default_device, use_reproducible_kernels
 from simulator.evaluate import DEFAULT_TIMES, EvaluationResult, evaluate, examples_per_pass
 from simulator.layers import AnalogConv2d, AnalogLayer, AnalogLinear, DigitalLinear, exact_weights
 from simulator.post_training import PostTraining, calibration_loss, post_training_optimize
@@ -68,6 +68,7 @@ __all__ = [
     "program",
     "to_analog",
     "to_digital",
+    "use_reproducible_kernels",
     "AlgorithmCost",
     "AnalogMatrix",
     "DigitalMatrix",

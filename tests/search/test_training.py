@@ -54,6 +54,16 @@ def test_training_is_reproducible(digits):
     assert c.curves != a.curves
 
 
+def test_training_picks_reproducible_cuda_kernels(digits):
+    # on CUDA, cuDNN's benchmarked kernels made two seeded trainings differ (H200)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
+    try:
+        train(build_model(SMALL, digits, seed=3), digits, PCM, TrainConfig(epochs=1, seed=3))
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, False
+
+
 def test_verify_reports_drift_accuracy_avm_and_cost(digits):
     budget = Budget(train=TrainConfig(epochs=3), mc_samples=4)
     result = verify(SMALL, digits, PCM, budget)
