@@ -150,7 +150,8 @@ def test_submit_watch_plot_and_download(page, server, served):
 
 
 def test_rescore_a_job_from_its_page_and_compare_the_chips(page, server):
-    job = server.submit({"budget": {**LIGHT_BUDGET, "post_training": False}})
+    light = {"budget": {**LIGHT_BUDGET, "post_training": False}, "hardware": {"max_tiles": 16}}
+    job = server.submit(light)
     page.goto(f"/jobs/{job['id']}")
     expect(page.locator("#status")).to_have_text("succeeded", timeout=400_000)
     expect(page.locator("#rescore")).to_be_visible()
