@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from search.active import (
@@ -18,7 +19,15 @@ from search.active import (
     prepare_surrogate,
 )
 from search.collect import result_row, submit_verification
-from search.driver import Candidate, Measurements, SearchConfig, SearchResult, TrialJournal
+from search.driver import (
+    Candidate,
+    Measurements,
+    Scorer,
+    SearchConfig,
+    SearchResult,
+    TrialJournal,
+    diverse_top_k,
+)
 from search.pipeline import PipelineResult, Progress, Verified, search_and_verify
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
@@ -59,8 +68,10 @@ def run_job(
     store_verified: bool = True,
 ) -> tuple[PipelineResult, BoundSurrogate]:
     """Run a job; ``label`` marks the surrogate rows its loop verifies. Resuming: ``state``
-    holds its earlier rounds, ``done`` its verified candidates. Where the loop runs, the best
-    candidate of its first search is verified at the job's fidelity at once, beside the loop."""
+    holds its earlier rounds, ``done`` its verified candidates. Where the loop runs, the top-K
+    of its first search (chosen as a known chip's job chooses its own) is verified at the job's
+    fidelity at once, before the loop's rows: a new chip has verified candidates as early as a
+    known one. The final top-K reuses those it still chooses."""
     hooks = hooks or JobHooks()
     done = dict(done or {})
     if hooks.progress:
@@ -68,14 +79,15 @@ def run_job(
     context = source.context(task, hw, loop.collection.fidelity)
     early: list[tuple[Candidate, Future]] = []
 
-    def verify_first(searched: SearchResult) -> None:
-        feasible = [c for c in searched.candidates if c.feasible and c.config.id not in done]
-        if feasible:
-            best = max(feasible, key=lambda c: c.estimate("accuracy_1d"))
-            future = submit_verification(executor, best.config, task_name, None, hw, budget)
+    def verify_first(searched: SearchResult, scorer: Scorer) -> None:
+        for chosen in diverse_top_k(searched.candidates, top_k, scorer):
+            if chosen.config.id in done:
+                continue
+            future = submit_verification(executor, chosen.config, task_name, None, hw, budget)
             if hooks.on_verified:
-                future.add_done_callback(lambda f: _report(f, best, hooks.on_verified))
-            early.append((best, future))
+                report = partial(_report, candidate=chosen, on_verified=hooks.on_verified)
+                future.add_done_callback(report)
+            early.append((chosen, future))
 
     active = ActiveLoop(task_name, context, space, config, source, loop, executor, label)
     first = verify_first if top_k and not done else None

@@ -23,6 +23,7 @@ from search.active import (
 )
 from search.collect import CHEAP_BUDGET, collection_budget
 from search.driver import Constraints, SearchConfig, run_search
+from search.job import JobHooks, run_job
 from search.space import SearchSpace
 from search.surrogates import SurrogateSource
 from search.tasks import load_task
@@ -157,3 +158,35 @@ def test_batches_take_promise_and_uncertainty_and_skip_what_is_measured():
     assert [c.predicted["accuracy_1d"] for c in greedy] == sorted(
         (c.predicted["accuracy_1d"] for c in greedy), reverse=True
     )
+
+
+def test_a_job_on_a_new_chip_verifies_its_first_searchs_top_k_before_the_loops_rows(tmp_path):
+    store = SampleStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    source = SurrogateSource(store, tmp_path / "models")
+    events = []
+    hooks = JobHooks(
+        on_verified=lambda candidate, result: events.append(("verified", candidate.config.id)),
+        on_round=lambda r: events.append(("round", r.number)),
+    )
+    final = CHEAP.model_copy(update={"mc_samples": 2})
+    with ThreadPoolExecutor(2) as executor:
+        result, _ = run_job(
+            "digits",
+            load_task("digits"),
+            UNSEEN,
+            SearchSpace.tiny(),
+            CONFIG,
+            final,
+            2,
+            LoopBudget(CHEAP, 4, 2),
+            source,
+            executor,
+            "job:test",
+            hooks,
+            LoopState(),
+        )
+    # as on a known chip, the top-2 are verified at once: before the loop's first round ends
+    early = [arch for kind, arch in events[: events.index(("round", 1))] if kind == "verified"]
+    assert len(set(early)) == len(early) == 2
+    assert set(early) <= {v.result.arch_id for v in result.verified}  # kept, none verified twice
+    assert len(_rows(store)) == 4
