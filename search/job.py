@@ -81,8 +81,6 @@ def run_job(
 
     def verify_first(searched: SearchResult, scorer: Scorer) -> None:
         for chosen in diverse_top_k(searched.candidates, top_k, scorer):
-            if chosen.config.id in done:
-                continue
             future = submit_verification(executor, chosen.config, task_name, None, hw, budget)
             if hooks.on_verified:
                 report = partial(_report, candidate=chosen, on_verified=hooks.on_verified)
