@@ -22,7 +22,6 @@ from search.driver import (
     Candidate,
     Constraints,
     Measurements,
-    Scorer,
     SearchConfig,
     SearchResult,
     run_search,
@@ -118,11 +117,11 @@ class ActiveLoop:
 @dataclass
 class LoopHooks:
     """What a caller sees of a running loop (each optional); ``on_first_search`` sees the first
-    search's result and the scorer that ranked it (e.g. to verify its top-K at once)."""
+    search's result (e.g. to verify its top-K at once)."""
 
     progress: Progress | None = None
     on_round: Callable[[Round], None] | None = None
-    on_first_search: Callable[[SearchResult, Scorer], None] | None = None
+    on_first_search: Callable[[SearchResult], None] | None = None
 
 
 def active_rounds(
@@ -147,7 +146,7 @@ def active_rounds(
         measurements = Measurements.of_rows(source.own_rows(context))
         searched = run_search(loop.space, bound, round_config, measurements=measurements)
         if on_first_search is not None:
-            on_first_search(searched, Scorer(bound, round_config, measurements))
+            on_first_search(searched)
             on_first_search = None
         batch = choose_batch(
             searched.candidates,

@@ -247,6 +247,7 @@ def _distributions(space: SearchSpace) -> dict[str, Any]:
 class SearchResult:
     candidates: list[Candidate]
     pareto: list[Candidate]
+    scorer: Scorer  # what ranked the candidates (their measurements, the limits)
     resumed_trials: int = 0
 
     def feasible(self) -> list[Candidate]:
@@ -332,7 +333,7 @@ def run_search(
             )
         if progress:
             progress(len(candidates), config.trials)
-    return SearchResult(candidates, pareto_front(candidates, scorer), resumed)
+    return SearchResult(candidates, pareto_front(candidates, scorer), scorer, resumed)
 
 
 def _starting_points(space: SearchSpace, scorer: Scorer) -> list[ArchConfig]:

@@ -22,7 +22,6 @@ from search.collect import result_row, submit_verification
 from search.driver import (
     Candidate,
     Measurements,
-    Scorer,
     SearchConfig,
     SearchResult,
     TrialJournal,
@@ -79,8 +78,8 @@ def run_job(
     context = source.context(task, hw, loop.collection.fidelity)
     early: list[tuple[Candidate, Future]] = []
 
-    def verify_first(searched: SearchResult, scorer: Scorer) -> None:
-        for chosen in diverse_top_k(searched.candidates, top_k, scorer):
+    def verify_first(searched: SearchResult) -> None:
+        for chosen in diverse_top_k(searched.candidates, top_k, searched.scorer):
             future = submit_verification(executor, chosen.config, task_name, None, hw, budget)
             if hooks.on_verified:
                 report = partial(_report, candidate=chosen, on_verified=hooks.on_verified)

@@ -15,7 +15,6 @@ from search.collect import result_row, submit_verification
 from search.driver import (
     Candidate,
     Measurements,
-    Scorer,
     SearchConfig,
     SearchResult,
     TrialJournal,
@@ -154,8 +153,7 @@ def search_and_verify(
     )
     if on_searched:
         on_searched(result)
-    scorer = Scorer(surrogate, config, measurements)
-    chosen = diverse_top_k(result.candidates, top_k, scorer)
+    chosen = diverse_top_k(result.candidates, top_k, result.scorer)
     todo = [c for c in chosen if c.config.id not in done]
     fresh = verify_candidates(
         [c.config for c in todo],
@@ -180,7 +178,7 @@ def search_and_verify(
             PhaseClock("random search", progress),
             measurements,
         )
-        random_chosen = diverse_top_k(random_result.candidates, top_k, scorer)
+        random_chosen = diverse_top_k(random_result.candidates, top_k, random_result.scorer)
         random_verified = verify_candidates(
             [c.config for c in random_chosen],
             task_name,
@@ -196,7 +194,7 @@ def search_and_verify(
             Verified(c, r, "random") for c, r in zip(random_chosen, random_verified, strict=True)
         ]
     if "resnet8" in baselines:
-        reference = scorer.candidates([RESNET8], [-1])[0]
+        reference = result.scorer.candidates([RESNET8], [-1])[0]
         if reference.feasible:
             (reference_result,) = verify_candidates(
                 [RESNET8],
