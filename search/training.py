@@ -10,6 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from torch import nn
 
+from search.stopping import check_stop
 from search.tasks import Task
 from simulator import (
     HardwareConfig,
@@ -129,6 +130,7 @@ def train(
             seed=config.seed * 100_003 + epoch,
             device=device,
         ):
+            check_stop()
             optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(analog(x), y)
             loss.backward()

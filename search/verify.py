@@ -22,6 +22,7 @@ from search.model import build_model, trained_analog
 from search.record import replay_record
 from search.reprogramming import EXTENDED_TIMES
 from search.space import ArchConfig
+from search.stopping import check_stop
 from search.tasks import Task
 from search.training import TrainConfig, accuracy, train
 from simulator import (
@@ -237,6 +238,7 @@ def measure(
     ``trained`` is left as it is; the same seed gives the same figures whichever way the model
     got here."""
     budget = budget or Budget()
+    check_stop()
     device = default_device()
     seed = budget.train.seed
     task = trained.task
@@ -254,6 +256,7 @@ def measure(
         analog = post_training_optimize(
             analog, hw, torch.cat(calibration), budget.post_training, seed
         )
+    check_stop()
     test = (task.prepare(task.test.x, device), task.test.y.to(device))
     result = evaluate(analog, test, hw, budget.times, budget.mc_samples, seed)
     eval_seconds = time.perf_counter() - start
@@ -330,6 +333,7 @@ def _analyses(
         "std": [points[t][1] for t in analysis.times],
         "seconds": time.perf_counter() - start,
     }
+    check_stop()
     sensitivity = layer_sensitivity(
         analog,
         test,

@@ -32,6 +32,7 @@ from search.driver import Candidate as ScoredCandidate
 from search.driver import SearchConfig, TrialJournal
 from search.job import JobHooks, run_job, surrogate_quality
 from search.rescore import front_surrogate, on_chip, rescore_candidates
+from search.stopping import StoppableExecutor, sweep_stop_files
 from search.surrogates import SurrogateSource
 from search.tasks import load_task
 from search.verify import VerificationResult
@@ -169,12 +170,15 @@ class Runner:
         job_id = self._db(claim_next, self.db.sessions, self.name, self.settings.lease_seconds)
         if job_id is None:
             return False
+        stops = self.settings.data_dir / "stops"
+        sweep_stop_files(stops)
+        executor = StoppableExecutor(self.executor, stops / f"{job_id}.{self.name}")
         with self._lease_renewed(job_id):
             try:
                 if self._db(is_rescore, self.db.sessions, job_id):
-                    self._rescore(job_id)
+                    self._rescore(job_id, executor)
                 else:
-                    self._run(job_id)
+                    self._run(job_id, executor)
             except JobCancelled:
                 self._db(finish, self.db.sessions, job_id, self.name, "cancelled")
             except LeaseLost:
@@ -185,6 +189,8 @@ class Runner:
                 log.exception("job %s failed", job_id)  # the trace for the server log only
                 message = user_message(error, self.settings.data_dir)
                 self._db(finish, self.db.sessions, job_id, self.name, "failed", message)
+            finally:  # a cancelled, failed or taken-over job's running verifications end now
+                executor.stop()
         return True
 
     def _db(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -248,7 +254,7 @@ class Runner:
             request = JobCreate.model_validate(job.request)
             return request, task_spec(session, request.task, job.owner_id)
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, executor: Executor) -> None:
         request, task_name = self._db(self._request, job_id)
         hw = request.hardware.config()
         space = request.search_space()
@@ -287,7 +293,7 @@ class Runner:
             request.budget.top_k,
             loop,
             source,
-            self.executor,
+            executor,
             f"job:{job_id}",
             hooks,
             LoopState.from_dicts(record.get("rounds", [])),
@@ -321,7 +327,7 @@ class Runner:
             job.surrogate = {**record, "rounds": [*rounds, round_.to_dict()]}
             session.commit()
 
-    def _rescore(self, job_id: str) -> None:
+    def _rescore(self, job_id: str, executor: Executor) -> None:
         """A rescore job: its parent's trained candidates measured on this job's chip, the rest
         of the parent's front predicted again where a surrogate of the chip exists."""
         plan = self._db(rescore_plan, self.db.sessions, job_id)
@@ -339,7 +345,7 @@ class Runner:
             arch_id = todo[index].cfg.id
             self._db(self._save, job_id, scored[arch_id], result, arch_id in plan.pareto)
 
-        rescore_candidates(todo, plan.task, plan.hw, plan.budget, self.executor, progress, save)
+        rescore_candidates(todo, plan.task, plan.hw, plan.budget, executor, progress, save)
         self._db(self._store_front, job_id, [scored[arch_id] for arch_id in plan.pareto])
         self._db(finish, self.db.sessions, job_id, self.name, "succeeded")
 
