@@ -182,7 +182,7 @@ def test_a_step_longer_than_the_lease_keeps_the_job(tmp_path, monkeypatch):
     settings = Settings(database_url=url, data_dir=tmp_path, lease_seconds=0.6)
     taken: list[str | None] = []
 
-    def silent_step(job_id: str) -> None:  # like a refit: no progress report for five leases
+    def silent_step(job_id: str, executor) -> None:  # a refit: no progress report for 5 leases
         deadline = time.monotonic() + 5 * settings.lease_seconds
         while time.monotonic() < deadline:
             taken.append(claim_next(database.sessions, "another runner", lease_seconds=60))
